@@ -1,0 +1,191 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// cgroupfsRoot is where Linux distributions mount cgroup hierarchies.
+const cgroupfsRoot = "/sys/fs/cgroup"
+
+// v1 controllers the runtime manages (limits, accounting, killing). devices
+// is joined when present only so that container runtimes that enumerate a
+// container's processes through it do not count our tasks as theirs.
+var (
+	v1Required = []string{"cpu", "cpuacct", "memory", "pids", "freezer"}
+	v1Optional = []string{"devices"}
+)
+
+// Layout is the host's cgroup layout as the runtime uses it.
+type Layout struct {
+	// Version is 2 only when /sys/fs/cgroup itself is a cgroup2 mount.
+	// Hybrid hosts (v1 controllers plus a v2 hierarchy mounted elsewhere,
+	// often holding no useful controller) are version 1.
+	Version int
+	// Unified is the cgroup2 mount point: the hierarchy on v2, the
+	// side hierarchy on hybrid v1 hosts ("" if none).
+	Unified string
+	// Controllers maps controller name to its mount point. On v2 it holds
+	// the controllers listed in the root's cgroup.controllers.
+	Controllers map[string]string
+	// MountRoots maps v1 controllers whose mount shows a sub-tree (a
+	// container without cgroup namespace) to that sub-tree's root.
+	MountRoots map[string]string
+}
+
+func (l *Layout) String() string {
+	if l == nil {
+		return "<no cgroup layout>"
+	}
+	var b strings.Builder
+	if l.Version == 2 {
+		fmt.Fprintf(&b, "cgroup v2 at %s, controllers: %s", l.Unified, strings.Join(l.controllerNames(), " "))
+		return b.String()
+	}
+	b.WriteString("cgroup v1:")
+	for _, c := range l.controllerNames() {
+		fmt.Fprintf(&b, " %s=%s", c, l.Controllers[c])
+		if r := l.MountRoots[c]; r != "" {
+			fmt.Fprintf(&b, "(root %s)", r)
+		}
+	}
+	if l.Unified != "" {
+		fmt.Fprintf(&b, "; v2 side hierarchy at %s (not used)", l.Unified)
+	}
+	return b.String()
+}
+
+func (l *Layout) controllerNames() []string {
+	names := make([]string, 0, len(l.Controllers))
+	for c := range l.Controllers {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Has reports whether a controller is available.
+func (l *Layout) Has(controller string) bool {
+	_, ok := l.Controllers[controller]
+	return ok
+}
+
+// DetectLayout reads /proc/self/mountinfo to find the cgroup layout.
+func DetectLayout() (*Layout, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseLayout(f, os.ReadFile)
+}
+
+// parseLayout is DetectLayout with its inputs injected, for tests.
+func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*Layout, error) {
+	l := &Layout{Controllers: map[string]string{}, MountRoots: map[string]string{}}
+	known := map[string]bool{}
+	for _, c := range []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
+		"blkio", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"} {
+		known[c] = true
+	}
+	sc := bufio.NewScanner(mountinfo)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// Format: id parent major:minor root mountpoint opts [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 6 || len(fields) < sep+4 {
+			continue
+		}
+		root, mnt := unescapeMount(fields[3]), unescapeMount(fields[4])
+		fstype, superOpts := fields[sep+1], fields[sep+3]
+		switch fstype {
+		case "cgroup2":
+			if mnt == cgroupfsRoot {
+				l.Version = 2
+				l.Unified = mnt
+			} else if l.Unified == "" {
+				l.Unified = mnt
+			}
+		case "cgroup":
+			for _, opt := range strings.Split(superOpts, ",") {
+				if !known[opt] {
+					continue
+				}
+				// A controller mounted twice (bind mounts) keeps the one
+				// under /sys/fs/cgroup, else the first.
+				if prev, ok := l.Controllers[opt]; ok && strings.HasPrefix(prev, cgroupfsRoot+"/") {
+					continue
+				}
+				l.Controllers[opt] = mnt
+				if root != "/" {
+					l.MountRoots[opt] = root
+				} else {
+					delete(l.MountRoots, opt)
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if l.Version == 2 {
+		data, err := readFile(filepath.Join(l.Unified, "cgroup.controllers"))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup v2: %w", err)
+		}
+		l.Controllers = map[string]string{}
+		l.MountRoots = map[string]string{}
+		for _, c := range strings.Fields(string(bytes.TrimSpace(data))) {
+			l.Controllers[c] = l.Unified
+		}
+		return l, nil
+	}
+	l.Version = 1
+	var missing []string
+	for _, c := range v1Required {
+		if !l.Has(c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("cgroup v1: controllers %s are not mounted (%s is not cgroup2 either); found: %s",
+			strings.Join(missing, ", "), cgroupfsRoot, l)
+	}
+	return l, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for space, ...).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, d := range s[i+1 : i+4] {
+				if d < '0' || d > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + byte(d-'0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,272 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultKillGracePeriod is Mesos' default kill grace period.
+const DefaultKillGracePeriod = 3 * time.Second
+
+// Config configures a Runtime.
+type Config struct {
+	// AgentName names this agent's share of the host: its cgroups live
+	// under <CgroupRoot>/<AgentName> and its sandboxes and checkpoints in
+	// an <AgentName> sub-directory, so agents on one host never meet.
+	AgentName string
+	// CgroupRoot is the parent of all agents' cgroups, relative to each
+	// hierarchy's mount (default "agora"; outside Kubernetes' kubepods).
+	CgroupRoot string
+	// WorkDir holds the sandboxes.
+	WorkDir string
+	// CheckpointDir holds the checkpoints; it must survive agent restarts
+	// (a hostPath in the DaemonSet).
+	CheckpointDir string
+	// DefaultUser runs tasks that name no user; "" is the agent's own user.
+	DefaultUser string
+	// AllowedUsers decides whether a task may run as a user ("" meaning
+	// the agent's own user). Nil allows only DefaultUser.
+	AllowedUsers func(user string) error
+	// SelfExe is the agent binary, re-executed as supervisor and shim
+	// (default: os.Executable()).
+	SelfExe string
+	// KillGracePeriod is the default for tasks without one (default 3s).
+	KillGracePeriod time.Duration
+	// Layout overrides cgroup layout detection (tests).
+	Layout *Layout
+	// Logf receives diagnostics; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// Runtime runs tasks on this node.
+type Runtime struct {
+	cfg          Config
+	layout       *Layout
+	cgroupParent string // relative to each hierarchy
+	sandboxDir   string
+	ckptDir      string
+	events       *eventQueue
+
+	mu        sync.Mutex
+	tasks     map[string]*task
+	launching map[string]bool
+	closed    bool
+	stop      chan struct{}
+}
+
+// task is a launched or recovered task.
+type task struct {
+	id        string
+	ckDir     string
+	launch    *launchSpec
+	cg        cgroup
+	supPID    int
+	supTicks  uint64
+	pid       int
+	startedAt time.Time
+
+	done       chan struct{} // closed once the end is known and reported
+	exit       *ExitStatus   // set before done is closed
+	stopHealth func()
+	killing    bool // guarded by Runtime.mu
+}
+
+// New checks the configuration, detects the cgroup layout and prepares
+// the directories. Call Recover next, before launching anything.
+func New(cfg Config) (*Runtime, error) {
+	if err := validateName("agent name", cfg.AgentName); err != nil {
+		return nil, err
+	}
+	if cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = "agora"
+	}
+	for _, part := range strings.Split(cfg.CgroupRoot, "/") {
+		if err := validateName("cgroup root component", part); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.WorkDir == "" || cfg.CheckpointDir == "" {
+		return nil, errors.New("runtime: WorkDir and CheckpointDir are required")
+	}
+	var err error
+	for _, p := range []*string{&cfg.WorkDir, &cfg.CheckpointDir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SelfExe == "" {
+		if cfg.SelfExe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("runtime: find own executable: %w", err)
+		}
+	}
+	if cfg.KillGracePeriod <= 0 {
+		cfg.KillGracePeriod = DefaultKillGracePeriod
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	layout := cfg.Layout
+	if layout == nil {
+		if layout, err = DetectLayout(); err != nil {
+			return nil, err
+		}
+	}
+	if _, _, err := bootInfo(); err != nil {
+		return nil, fmt.Errorf("runtime: boot id: %w", err)
+	}
+	r := &Runtime{
+		cfg:          cfg,
+		layout:       layout,
+		cgroupParent: filepath.Join(cfg.CgroupRoot, cfg.AgentName),
+		sandboxDir:   filepath.Join(cfg.WorkDir, cfg.AgentName),
+		ckptDir:      filepath.Join(cfg.CheckpointDir, cfg.AgentName),
+		events:       newEventQueue(),
+		tasks:        map[string]*task{},
+		launching:    map[string]bool{},
+		stop:         make(chan struct{}),
+	}
+	if err := os.MkdirAll(r.sandboxDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.ckptDir, 0o700); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Layout reports the cgroup layout in use.
+func (r *Runtime) Layout() *Layout { return r.layout }
+
+// Events delivers task state changes. It is closed by Close.
+func (r *Runtime) Events() <-chan Event { return r.events.out }
+
+// SandboxDir returns the sandbox directory a task has (or would have).
+func (r *Runtime) SandboxDir(id string) (string, error) {
+	if err := validateName("task ID", id); err != nil {
+		return "", err
+	}
+	return filepath.Join(r.sandboxDir, id), nil
+}
+
+// Close stops watching and health-checking. Tasks keep running, and their
+// supervisors keep checkpointing; a new Runtime recovers them.
+func (r *Runtime) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	close(r.stop)
+	for _, t := range r.tasks {
+		if t.stopHealth != nil {
+			t.stopHealth()
+		}
+	}
+	r.mu.Unlock()
+	r.events.close()
+}
+
+func (r *Runtime) lookup(id string) (*task, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.tasks[id]
+	if !ok {
+		return nil, fmt.Errorf("task %q: %w", id, ErrUnknownTask)
+	}
+	return t, nil
+}
+
+// ErrUnknownTask is returned for task IDs the Runtime does not track.
+var ErrUnknownTask = errors.New("unknown task")
+
+// ErrTaskRunning is returned by Forget for a task that has not ended.
+var ErrTaskRunning = errors.New("task is still running")
+
+// finish reports a task's end once its supervisor is gone. It runs on the
+// watcher goroutine.
+func (r *Runtime) finish(t *task) {
+	rec, err := readRecord(t.ckDir)
+	var ev Event
+	if err == nil && rec != nil && rec.Exit != nil {
+		exit := finalStatus(*rec.Exit, readKill(t.ckDir))
+		ev = Event{Type: EventExited, Exit: &exit}
+	} else {
+		// The supervisor died without a status (killed, OOM, crashed):
+		// the exit code is lost; make sure nothing of the task survives.
+		if err := t.cg.KillAll(leftoverKillTimeout); err != nil {
+			r.cfg.Logf("task %s: kill after supervisor loss: %v", t.id, err)
+		}
+		exit := ExitStatus{ExitCode: -1, Reason: ReasonSupervisorGone, Usage: t.cg.Usage(), FinishedAt: time.Now(),
+			Message: "the task's supervisor ended without recording an exit status"}
+		if err != nil {
+			exit.Message += ": " + err.Error()
+		}
+		ev = Event{Type: EventLost, Exit: &exit, Message: exit.Message}
+	}
+	ev.TaskID, ev.Time = t.id, time.Now()
+	r.mu.Lock()
+	t.exit = ev.Exit
+	if t.stopHealth != nil {
+		t.stopHealth()
+	}
+	r.mu.Unlock()
+	close(t.done)
+	r.events.push(ev)
+}
+
+// Forget removes a finished task's checkpoint and cgroups, after the agent
+// has written its final status to the API. The sandbox stays until GC.
+func (r *Runtime) Forget(id string) error {
+	if err := validateName("task ID", id); err != nil {
+		return err
+	}
+	ckDir := filepath.Join(r.ckptDir, id)
+	r.mu.Lock()
+	t := r.tasks[id]
+	launching := r.launching[id]
+	r.mu.Unlock()
+	if launching {
+		return fmt.Errorf("task %q: %w (launching)", id, ErrTaskRunning)
+	}
+	var l *launchSpec
+	if t != nil {
+		select {
+		case <-t.done:
+		default:
+			return fmt.Errorf("task %q: %w", id, ErrTaskRunning)
+		}
+		l = t.launch
+	} else {
+		var err error
+		if l, err = readLaunch(ckDir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("task %q: %w", id, ErrUnknownTask)
+		} else if err != nil {
+			l = nil // unreadable: still remove the checkpoint
+		}
+		if rec, _ := readRecord(ckDir); l != nil && rec != nil && rec.Exit == nil && sameProcess(rec.SupervisorPID, rec.SupervisorStartTicks) {
+			return fmt.Errorf("task %q: %w (call Recover to reattach)", id, ErrTaskRunning)
+		}
+	}
+	var errs []error
+	if l != nil {
+		tcg := cgroupFromPaths(l.CgroupVersion, l.Cgroup)
+		if err := tcg.KillAll(leftoverKillTimeout); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, tcg.Destroy(), cgroupFromPaths(l.CgroupVersion, l.SupervisorCgroup).Destroy())
+		// The retention period of the sandbox starts now.
+		now := time.Now()
+		_ = os.Chtimes(l.Sandbox, now, now)
+	}
+	errs = append(errs, os.RemoveAll(ckDir))
+	r.mu.Lock()
+	delete(r.tasks, id)
+	r.mu.Unlock()
+	return errors.Join(errs...)
+}

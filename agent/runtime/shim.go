@@ -1,0 +1,81 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/opencontainers/cgroups"
+)
+
+// shimConfig is the shim's first argument. On cgroup v1 there is no way to
+// start a process inside a cgroup, so the shim (already running with the
+// task's env and working dir) joins the task's cgroups, drops to the task's
+// user and execs the task: the task's first instruction runs in its cgroup.
+type shimConfig struct {
+	Cgroups []string `json:"cgroups"`
+	SetUser bool     `json:"setUser,omitempty"`
+	UID     uint32   `json:"uid"`
+	GID     uint32   `json:"gid"`
+	Groups  []uint32 `json:"groups,omitempty"`
+}
+
+// shimArgv returns the argv that runs argv through the shim.
+func shimArgv(self string, cfg shimConfig, argv []string) ([]string, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{self, shimArg, string(data), "--"}, argv...), nil
+}
+
+func shimMain(args []string) int {
+	fail := func(code int, format string, a ...any) int {
+		// stderr is the task's stderr file: the user sees why it failed.
+		fmt.Fprintf(os.Stderr, "agora: "+format+"\n", a...)
+		return code
+	}
+	if len(args) < 3 || args[1] != "--" {
+		return fail(2, "usage: %s CONFIG -- ARGV...", shimArg)
+	}
+	var cfg shimConfig
+	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
+		return fail(2, "shim config: %v", err)
+	}
+	argv := args[2:]
+	for _, dir := range cfg.Cgroups {
+		if err := cgroups.WriteCgroupProc(dir, os.Getpid()); err != nil {
+			return fail(126, "join cgroup %s: %v", dir, err)
+		}
+	}
+	if cfg.SetUser {
+		groups := make([]int, len(cfg.Groups))
+		for i, g := range cfg.Groups {
+			groups[i] = int(g)
+		}
+		// Order matters: groups and gid need the privilege uid gives up.
+		if err := syscall.Setgroups(groups); err != nil {
+			return fail(126, "setgroups: %v", err)
+		}
+		if err := syscall.Setgid(int(cfg.GID)); err != nil {
+			return fail(126, "setgid %d: %v", cfg.GID, err)
+		}
+		if err := syscall.Setuid(int(cfg.UID)); err != nil {
+			return fail(126, "setuid %d: %v", cfg.UID, err)
+		}
+	}
+	// PATH is the task's (the shim runs in the task's environment), and
+	// the executable check uses the task's credentials.
+	path, err := exec.LookPath(argv[0])
+	if err != nil && !errors.Is(err, exec.ErrDot) {
+		return fail(127, "%v", err)
+	}
+	if errors.Is(err, exec.ErrDot) {
+		path = argv[0]
+	}
+	err = syscall.Exec(path, argv, os.Environ())
+	return fail(126, "exec %s: %v", path, err)
+}
