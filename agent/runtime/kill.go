@@ -72,6 +72,10 @@ func (r *Runtime) runKill(t *task, k *killRecord) {
 		case <-t.done:
 			timer.Stop()
 			return
+		case <-r.stop:
+			// Closed: the kill is checkpointed, the next Runtime ends it.
+			timer.Stop()
+			return
 		case <-timer.C:
 		}
 	}

@@ -191,6 +191,12 @@ var ErrTaskRunning = errors.New("task is still running")
 // finish reports a task's end once its supervisor is gone. It runs on the
 // watcher goroutine.
 func (r *Runtime) finish(t *task) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return // no longer watching; the next Runtime's Recover reports it
+	}
 	rec, err := readRecord(t.ckDir)
 	var ev Event
 	if err == nil && rec != nil && rec.Exit != nil {

@@ -1,0 +1,79 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadSpecs: specs that cannot or must not run are refused with an
+// error that names the problem, and leave nothing behind.
+func TestBadSpecs(t *testing.T) {
+	e := newTestEnv(t)
+	rt, _ := e.runtime("node-a")
+	sh := Command{Shell: "true"}
+	cases := []struct {
+		name string
+		spec TaskSpec
+		want string
+	}{
+		{"empty command", TaskSpec{ID: "t1"}, "command is empty"},
+		{"shell and argv", TaskSpec{ID: "t1", Command: Command{Shell: "true", Argv: []string{"true"}}}, "both Shell and Argv"},
+		{"empty argv0", TaskSpec{ID: "t1", Command: Command{Argv: []string{""}}}, "argv[0] is empty"},
+		{"missing binary", TaskSpec{ID: "t1", Command: Command{Argv: []string{"no-such-binary-xyz"}}}, "not found"},
+		{"disallowed user", TaskSpec{ID: "t1", Command: sh, User: "root"}, `user "root" is not allowed`},
+		{"unknown user", TaskSpec{ID: "t1", Command: sh, User: "nobody-such"}, "nobody-such"},
+		{"dot-dot id", TaskSpec{ID: "..", Command: sh}, "escape"},
+		{"slash id", TaskSpec{ID: "../etc", Command: sh}, "may only contain"},
+		{"nested id", TaskSpec{ID: "a/b", Command: sh}, "may only contain"},
+		{"empty id", TaskSpec{Command: sh}, "task ID is empty"},
+		{"hidden id", TaskSpec{ID: ".x", Command: sh}, "must start with"},
+		{"working dir escape", TaskSpec{ID: "t1", Command: sh, WorkingDir: "../../etc"}, "escapes the sandbox"},
+		{"reserved env", TaskSpec{ID: "t1", Command: sh, Env: map[string]string{"PORT0": "1"}}, "PORT0 is reserved"},
+		{"reserved env 2", TaskSpec{ID: "t1", Command: sh, Env: map[string]string{"AGORA_SANDBOX": "/"}}, "AGORA_SANDBOX is reserved"},
+		{"reserved env 3", TaskSpec{ID: "t1", Command: sh, Env: map[string]string{"MESOS_SANDBOX": "/"}}, "MESOS_SANDBOX is reserved"},
+		{"bad env name", TaskSpec{ID: "t1", Command: sh, Env: map[string]string{"A=B": "1"}}, "invalid"},
+		{"negative memory", TaskSpec{ID: "t1", Command: sh, Resources: Resources{MemBytes: -1}}, "negative"},
+		{"tiny memory", TaskSpec{ID: "t1", Command: sh, Resources: Resources{MemBytes: 1024}}, "minimum"},
+		{"quota without cpus", TaskSpec{ID: "t1", Command: sh, Resources: Resources{CFSQuota: true}}, "needs MilliCPUs"},
+		{"bad port", TaskSpec{ID: "t1", Command: sh, Ports: []uint32{70000}}, "out of range"},
+		{"two health checks", TaskSpec{ID: "t1", Command: sh, HealthCheck: &HealthCheck{TCP: &TCPCheck{Port: 1}, HTTP: &HTTPCheck{Port: 1}}}, "exactly one"},
+	}
+	for _, c := range cases {
+		_, err := rt.Launch(context.Background(), c.spec)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+	// Nothing was left: no checkpoint, no cgroup.
+	if ents, _ := os.ReadDir(filepath.Join(e.ckDir, "node-a")); len(ents) != 0 {
+		t.Errorf("checkpoints left: %v", ents)
+	}
+	for _, d := range newCgroup(e.layout, filepath.Join(e.root, "node-a", taskCgroupDir)).Paths() {
+		if ents, _ := os.ReadDir(d); countDirs(ents) != 0 {
+			t.Errorf("cgroups left in %s", d)
+		}
+	}
+	// Bad configurations.
+	for _, cfg := range []Config{
+		{AgentName: "../x", WorkDir: "w", CheckpointDir: "c"},
+		{AgentName: "a", WorkDir: "", CheckpointDir: "c"},
+		{AgentName: "a", CgroupRoot: "x/../..", WorkDir: "w", CheckpointDir: "c"},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func countDirs(ents []os.DirEntry) int {
+	n := 0
+	for _, e := range ents {
+		if e.IsDir() {
+			n++
+		}
+	}
+	return n
+}
