@@ -1,0 +1,195 @@
+package localcluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// logTailLines is how much of a component's log a startup error carries:
+// enough to show the fatal line and what led to it.
+const logTailLines = 20
+
+// process is one control-plane component running as a child process.
+type process struct {
+	name    string
+	logPath string
+	cmd     *exec.Cmd
+
+	// done is closed once the child has been reaped; err then holds the
+	// result of cmd.Wait.
+	done chan struct{}
+	err  error
+
+	// stopping is set before we signal the child, so that its exit is not
+	// reported as a crash.
+	stopping atomic.Bool
+}
+
+// startProcess runs bin with args, appending stdout and stderr to
+// logDir/<name>.log (truncated first, so a failure's tail is this run's).
+func startProcess(name, bin string, args []string, logDir string) (*process, error) {
+	logPath := filepath.Join(logDir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	// The command line heads the log so a failure can be reproduced by hand.
+	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
+
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = logDir // nothing the components write lands in the caller's cwd
+	cmd.Stdout, cmd.Stderr = f, f
+	// Own process group, so Stop signals everything the child may spawn and
+	// a terminal's Ctrl-C reaches only us, letting us shut down in order.
+	cmd.SysProcAttr = childSysProcAttr()
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after timeout, and
+// returns once the child is reaped and its group is empty.
+func (p *process) stop(timeout time.Duration) {
+	p.stopping.Store(true)
+	pgid := p.pid() // Setpgid makes the child its group's leader
+	if !p.exited() {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(timeout):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-p.done
+		}
+	}
+	// None of the components fork, but if one ever leaves a child behind it
+	// still holds the group id (Linux does not reuse it meanwhile): kill it.
+	if syscall.Kill(-pgid, 0) == nil {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		for i := 0; i < 100 && syscall.Kill(-pgid, 0) == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// exitError describes an exit we did not ask for.
+func (p *process) exitError() error {
+	return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.logTail())
+}
+
+// logTail formats the last lines of the component's log for an error.
+func (p *process) logTail() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > logTailLines {
+		lines = lines[len(lines)-logTailLines:]
+	}
+	return fmt.Sprintf("last %d lines of %s:\n%s", len(lines), p.logPath, bytes.Join(lines, []byte("\n")))
+}
+
+// portInUse tells whether the component died because a port we picked was
+// taken between our probe and its bind, which is worth a retry.
+func (p *process) portInUse() bool {
+	data, _ := os.ReadFile(p.logPath)
+	return bytes.Contains(data, []byte("address already in use"))
+}
+
+// waitReady polls check until it succeeds, the process exits, ctx ends or
+// timeout passes. Errors name the component and carry its log tail.
+func (p *process) waitReady(ctx context.Context, timeout time.Duration, what string, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		last = check(cctx)
+		ccancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s failed to start: exited before %s: %v\n%s", p.name, what, p.err, p.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("%s failed to start: not %s after %v (last check: %v)\n%s",
+				p.name, what, timeout, last, p.logTail())
+		case <-tick.C:
+		}
+	}
+}
+
+// freePorts returns n distinct loopback TCP ports that were free a moment
+// ago. All listeners stay open until every port is chosen, so the kernel
+// cannot hand out the same port twice; a component that still loses a race
+// to another program is restarted with new ports (see startComponent).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("picking a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// startComponent starts a component through start, which picks its ports
+// and waits for readiness. When the component lost a port to another program
+// between our probe and its bind, it is retried with new ports. A failed
+// attempt's process is always stopped.
+func startComponent(ctx context.Context, retryPortClash bool, start func() (*process, error)) (*process, error) {
+	const attempts = 3
+	for i := 1; ; i++ {
+		p, err := start()
+		if err == nil {
+			return p, nil
+		}
+		retry := p != nil && retryPortClash && i < attempts && ctx.Err() == nil && p.portInUse()
+		if p != nil {
+			p.stop(5 * time.Second)
+		}
+		if !retry {
+			return nil, err
+		}
+	}
+}
