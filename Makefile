@@ -1,0 +1,91 @@
+# Agora's build. `make run` starts Agora on this machine; `make test` runs
+# every test against a real kube-apiserver and etcd built from source.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+IMG ?= agora:dev
+GO ?= go
+CONTROLLER_GEN ?= $(GO) tool controller-gen
+KUSTOMIZE ?= $(GO) tool kustomize
+# Control-plane binaries (etcd, kube-apiserver, kube-controller-manager,
+# kubectl) built from Go module sources into bin/k8s/<version>/.
+K8S_BINS ?= etcd kube-apiserver kube-controller-manager kubectl
+TEST_FLAGS ?=
+TEST_PKGS ?= ./...
+
+.PHONY: all
+all: build
+
+##@ Development
+
+.PHONY: generate
+generate: ## Generate deepcopy code.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: manifests
+manifests: ## Generate CRDs and RBAC roles from the Go markers.
+	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=master paths="./controllers/..." output:rbac:artifacts:config=config/rbac/master
+	$(CONTROLLER_GEN) rbac:roleName=agent paths="./agent/..." output:rbac:artifacts:config=config/rbac/agent
+
+.PHONY: fmt
+fmt: ## gofmt the tree.
+	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null || true); \
+	if [ -n "$$out" ]; then gofmt -w $$out; echo "gofmt rewrote: $$out"; fi
+
+.PHONY: vet
+vet: ## go vet.
+	$(GO) vet ./...
+
+.PHONY: bins
+bins: ## Build the control-plane binaries if missing (the first time takes 10-15 min).
+	hack/build-bins.sh $(K8S_BINS) >/dev/null
+
+.PHONY: test
+test: generate manifests fmt vet bins ## Run all tests (envtest against a real apiserver, real cgroups).
+	KUBEBUILDER_ASSETS="$$(hack/build-bins.sh $(K8S_BINS))" $(GO) test $(TEST_FLAGS) -count=1 $(TEST_PKGS)
+
+.PHONY: bench
+bench: ## Allocator micro-benchmarks (see docs/benchmarks.md).
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/allocator/
+
+##@ Build
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+.PHONY: run
+run: bins build ## Run Agora on this host: local control plane, master, agents and a demo.
+	bin/agora local --demo
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a container engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: ## Install the CRDs into the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs.
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: ## Deploy Agora (config/default) to the cluster of the current kubeconfig.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove Agora from the cluster.
+	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+# Use the kubectl built with the control plane: the machine's may be outside
+# the version skew policy.
+KUBECTL ?= $$(hack/build-bins.sh kubectl)/kubectl
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -1,0 +1,22 @@
+// Package controllers holds Agora's master: the controllers that turn the
+// allocator's decisions into Offers and keep Frameworks, Tasks and Agents true.
+package controllers
+
+// The master's permissions; `make manifests` turns these markers into
+// config/rbac/master/role.yaml. Keep them least-privilege: the master never
+// writes a Framework's spec, a Task's spec or an Agent's status.
+
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=agents,verbs=get;list;watch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=resourceroles,verbs=get;list;watch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=resourceroles/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="";events.k8s.io,resources=events,verbs=create;patch
