@@ -52,11 +52,15 @@ func (c *v2Cgroup) Create(l limits) error {
 	// Controllers must be enabled in every ancestor's subtree_control for
 	// the leaf to get the interface files; the library's CreateCgroupPath
 	// would insist on /sys/fs/cgroup, so do it here (tests use a fake root).
+	enable := ""
+	if len(need) > 0 {
+		enable = "+" + strings.Join(need, " +")
+	}
 	cur := c.mount
 	for _, part := range strings.Split(rel, "/") {
-		for _, ctl := range need {
-			if err := cgroups.WriteFile(cur, "cgroup.subtree_control", "+"+ctl); err != nil {
-				return fmt.Errorf("enable %s in %s: %w", ctl, cur, err)
+		if enable != "" {
+			if err := cgroups.WriteFile(cur, "cgroup.subtree_control", enable); err != nil {
+				return fmt.Errorf("enable controllers (%s) in %s: %w", enable, cur, err)
 			}
 		}
 		cur = filepath.Join(cur, part)
