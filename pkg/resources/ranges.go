@@ -165,6 +165,9 @@ func (rs Ranges) Subtract(o Ranges) Ranges {
 	if len(rs) == 0 || len(o) == 0 || !rs.Overlaps(o) {
 		return rs
 	}
+	if o.Contains(rs) {
+		return nil // common on the allocator's path: everything is taken or returned
+	}
 	out := make(Ranges, 0, len(rs)+len(o))
 	j := 0
 	for _, r := range rs {

@@ -1,0 +1,181 @@
+package allocator
+
+import (
+	"time"
+
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+// Allocate runs one allocation round at time now and returns the offers to
+// make, in the order they were decided. Their resources are counted as
+// allocated (to the framework in the offer's role, on the agent) until they
+// come back through Recover. An agent's remaining resources in a round go
+// to the first framework in DRF order that is eligible for them: active,
+// subscribed to and not suppressed in the role, not filtered on the agent
+// for that offer, GPU-aware if the agent has GPUs, and with quota left.
+// At most one offer is made per framework, role and agent in a round.
+//
+// The Offer values share port slices with the allocator's books; treat them
+// as read-only (as every resources value is).
+func (a *Allocator) Allocate(now time.Time) []Offer {
+	a.round++
+	nowN := nowNanos(now)
+	unsatisfied := a.prepare()
+	if a.nEligible == 0 {
+		a.lastOffers = 0
+		return nil
+	}
+	a.order = a.order[:0]
+	for _, ag := range a.agentList {
+		if ag.reachable {
+			a.order = append(a.order, ag)
+		}
+	}
+	a.rng.Shuffle(len(a.order), func(i, j int) { a.order[i], a.order[j] = a.order[j], a.order[i] })
+
+	out := make([]Offer, 0, a.lastOffers)
+	if unsatisfied {
+		for _, ag := range a.order {
+			a.visit(ag, 1, nowN, &out)
+		}
+	}
+	for _, ag := range a.order {
+		a.visit(ag, 2, nowN, &out)
+	}
+	a.lastOffers = len(out)
+	return out
+}
+
+// prepare sorts the role tree and frameworks for the round and marks the
+// eligible clients. It reports whether some guarantee is unsatisfied.
+func (a *Allocator) prepare() bool {
+	a.sortTree(a.root)
+	a.eligible.reset()
+	a.nEligible, a.nGPUAware = 0, 0
+	a.markEligible(a.root)
+	return a.computeRequired()
+}
+
+func (a *Allocator) markEligible(n *roleNode) {
+	for _, k := range n.kids {
+		if !k.isLeaf() {
+			a.markEligible(k)
+			continue
+		}
+		for _, c := range k.order {
+			a.eligible.set(c.slot)
+			a.nEligible++
+			if c.fw.gpuAware {
+				a.nGPUAware++
+			}
+		}
+	}
+}
+
+// visit offers what is left on ag, framework by framework in DRF order,
+// until nothing allocatable is left or nobody eligible wants it.
+func (a *Allocator) visit(ag *agent, stage int, now int64, out *[]Offer) {
+	if ag.hasGPUs && a.nGPUAware == 0 {
+		return
+	}
+	quota := len(a.guaranteed) > 0 || a.anyLimit
+	for {
+		unres := ag.unreserved()
+		resv := len(ag.reserved) > 0 && ag.anyReservedFree()
+		if !resv && !a.allocatable(&unres.Scalars) {
+			return
+		}
+		a.refresh(ag, unres, now)
+		// Every eligible client has a filter refusing all of it.
+		if !resv && andCount(ag.covered, a.eligible) == a.nEligible {
+			return
+		}
+		c, o := a.pick(a.root, ag, unres, stage, quota, now)
+		if c == nil {
+			return
+		}
+		a.offer(ag, c, o, out)
+	}
+}
+
+func (ag *agent) anyReservedFree() bool {
+	for role := range ag.reserved {
+		if _, ok := ag.reservedFree(role); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// pick walks the role tree in DRF order and returns the first eligible
+// client with its offer.
+func (a *Allocator) pick(n *roleNode, ag *agent, unres resources.Resources, stage int, quota bool, now int64) (*client, resources.Resources) {
+	for _, k := range n.kids {
+		if !k.isLeaf() {
+			if c, o := a.pick(k, ag, unres, stage, quota, now); c != nil {
+				return c, o
+			}
+			continue
+		}
+		o, same, ok := a.roleOffer(ag, k.owner, unres, stage, quota)
+		if !ok {
+			continue
+		}
+		inBase, eqBase := true, true
+		if !same {
+			inBase = unres.Contains(o)
+			eqBase = inBase && o.Equal(unres)
+		}
+		for _, c := range k.order {
+			if ag.hasGPUs && !c.fw.gpuAware {
+				continue
+			}
+			if a.blocked(ag, c, o, inBase, eqBase, now) {
+				continue
+			}
+			return c, o
+		}
+	}
+	return nil, resources.Resources{}
+}
+
+// offer books o for c and restores the DRF order of c and its roles, which
+// are the only keys that changed.
+func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Offer) {
+	leaf := c.role.self
+	ci := indexClient(leaf.order, c)
+	a.pos = a.pos[:0]
+	for x := leaf; x != a.root; x = x.parent {
+		a.pos = append(a.pos, indexRole(x.parent.kids, x))
+	}
+	if err := a.book(ag, c, o); err != nil {
+		return // o was computed from ag's free resources: cannot happen
+	}
+	c.allocations++
+	c.share = a.share(&c.alloc)
+	moveClient(leaf.order, ci)
+	i := 0
+	for x := leaf; x != a.root; x = x.parent {
+		x.allocations++
+		w := x.weight
+		if x.isLeaf() {
+			w = x.owner.weight
+		}
+		x.share = a.share(&x.alloc) / w
+		moveRole(x.parent.kids, a.pos[i])
+		i++
+	}
+
+	if ag.roundSeen != a.round {
+		ag.roundSeen = a.round
+		ag.roundOffers = ag.roundOffers[:0]
+	}
+	for _, j := range ag.roundOffers {
+		if prev := &(*out)[j]; prev.FrameworkID == c.fw.id && prev.Role == c.role.name {
+			prev.Resources = prev.Resources.Add(o)
+			return
+		}
+	}
+	ag.roundOffers = append(ag.roundOffers, int32(len(*out)))
+	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})
+}

@@ -1,0 +1,230 @@
+package allocator
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+var benchSizes = []struct{ agents, frameworks int }{
+	{1000, 100}, {1000, 1000}, {10000, 100}, {10000, 1000}, {20000, 100}, {20000, 1000},
+}
+
+func forSizes(b *testing.B, fn func(b *testing.B, agents, frameworks int)) {
+	for _, s := range benchSizes {
+		b.Run(fmt.Sprintf("agents=%d/frameworks=%d", s.agents, s.frameworks), func(b *testing.B) {
+			fn(b, s.agents, s.frameworks)
+		})
+	}
+}
+
+// mesosCluster builds the cluster of Mesos' DeclineOffers benchmark: agents
+// of 24 cpus, 4 GiB, 4 GiB disk and ports 31000-32000, each with 16 cpus,
+// 2014 MiB, 1 GiB disk and 16 ports used by one framework.
+func mesosCluster(tb testing.TB, agents, frameworks int) (*Allocator, []string) {
+	a := New(Options{Seed: 1})
+	ids := make([]string, frameworks)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ns/fw-%04d", i)
+		must(tb, a.AddFramework(FrameworkInfo{ID: ids[i]}))
+	}
+	addMesosAgents(tb, a, ids, agents)
+	return a, ids
+}
+
+var (
+	mesosAgent = resources.MustParse("cpus:24;mem:4096;disk:4096;ports:[31000-32000]")
+	mesosUsed  = func() resources.Resources {
+		var ports []resources.Range
+		for i := range uint32(16) {
+			ports = append(ports, resources.Range{Begin: 31000 + 60*i, End: 31000 + 60*i})
+		}
+		pr, _ := resources.NewRanges(ports...)
+		return resources.MustParse("cpus:16;mem:2014;disk:1024").WithPorts(pr)
+	}()
+)
+
+func addMesosAgents(tb testing.TB, a *Allocator, ids []string, agents int) {
+	for i := range agents {
+		name := fmt.Sprintf("agent-%05d", i)
+		must(tb, a.AddAgent(AgentInfo{Name: name, Hostname: name, Total: mesosAgent}))
+		must(tb, a.AddAllocation(ids[i%len(ids)], DefaultRole, name, mesosUsed))
+	}
+}
+
+// roundTimer records each round's duration to report the median round as
+// well as the mean that ns/op gives.
+type roundTimer struct {
+	durs   []time.Duration
+	offers int
+	cpu0   time.Duration
+}
+
+// cpuTime is the process's CPU time (user+system, all threads, GC
+// included). The machine is shared, so wall time alone overstates rounds.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (rt *roundTimer) start() { rt.cpu0 = cpuTime() }
+
+func (rt *roundTimer) report(b *testing.B) {
+	if len(rt.durs) == 0 {
+		return
+	}
+	s := slices.Clone(rt.durs)
+	slices.Sort(s)
+	b.ReportMetric(float64(s[len(s)/2].Nanoseconds())/1e6, "p50-ms/round")
+	b.ReportMetric(float64(s[len(s)-1].Nanoseconds())/1e6, "max-ms/round")
+	b.ReportMetric(float64(rt.offers)/float64(len(rt.durs)), "offers/round")
+	b.ReportMetric(float64((cpuTime()-rt.cpu0).Nanoseconds())/1e6/float64(len(rt.durs)), "cpu-ms/round")
+}
+
+// BenchmarkDeclineOffers mirrors Mesos' benchmark of the same name: every
+// framework declines every offer with a long filter. One op is one round:
+// returning the previous round's offers with their filters, then Allocate.
+// After 2*frameworks rounds (Mesos runs that many), by which point every
+// framework has declined every agent and rounds make no offers, all filters
+// are revived outside the timer and the cycle starts again; run with
+// -benchtime=2000x to cover one whole cycle at 1000 frameworks.
+func BenchmarkDeclineOffers(b *testing.B) {
+	forSizes(b, func(b *testing.B, agents, frameworks int) {
+		a, ids := mesosCluster(b, agents, frameworks)
+		now := t0
+		var offers []Offer
+		var rt roundTimer
+		b.ReportAllocs()
+		b.ResetTimer()
+		rt.start()
+		for i := 0; i < b.N; i++ {
+			if i > 0 && i%(2*frameworks) == 0 {
+				b.StopTimer()
+				for _, id := range ids {
+					must(b, a.ReviveFilters(id))
+				}
+				b.StartTimer()
+			}
+			start := time.Now()
+			for _, o := range offers {
+				if err := a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 1000*time.Hour, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+			offers = a.Allocate(now)
+			rt.durs = append(rt.durs, time.Since(start))
+			rt.offers += len(offers)
+			now = now.Add(time.Second)
+		}
+		b.StopTimer()
+		rt.report(b)
+	})
+}
+
+type benchTask struct {
+	fw, agent string
+}
+
+// BenchmarkChurn: frameworks accept every offer and run it as tasks of
+// 1 cpu and 128 MiB (agents of 24 cpus and 3 GiB fit 24). Each round a
+// random tenth of the tasks finish and are recovered, then Allocate runs
+// and its offers become tasks.
+func BenchmarkChurn(b *testing.B) {
+	task := resources.MustParse("cpus:1;mem:128Mi")
+	forSizes(b, func(b *testing.B, agents, frameworks int) {
+		a := New(Options{Seed: 1})
+		for i := range frameworks {
+			must(b, a.AddFramework(FrameworkInfo{ID: fmt.Sprintf("ns/fw-%04d", i)}))
+		}
+		addAgents(b, a, agents, "cpus:24;mem:3Gi")
+		rng := rand.New(rand.NewPCG(1, 2))
+		var tasks []benchTask
+		accept := func(offers []Offer) {
+			for _, o := range offers {
+				n := o.Resources.Scalars[resources.CPUs] / 1000
+				for range n {
+					tasks = append(tasks, benchTask{o.FrameworkID, o.Agent})
+				}
+			}
+		}
+		for {
+			offers := a.Allocate(t0)
+			if len(offers) == 0 {
+				break
+			}
+			accept(offers)
+		}
+		var rt roundTimer
+		b.ReportAllocs()
+		b.ResetTimer()
+		rt.start()
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			for range len(tasks) / 10 {
+				j := rng.IntN(len(tasks))
+				tk := tasks[j]
+				tasks[j] = tasks[len(tasks)-1]
+				tasks = tasks[:len(tasks)-1]
+				if err := a.Recover(tk.fw, DefaultRole, tk.agent, task, 0, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			offers := a.Allocate(t0)
+			accept(offers)
+			rt.durs = append(rt.durs, time.Since(start))
+			rt.offers += len(offers)
+		}
+		b.StopTimer()
+		rt.report(b)
+	})
+}
+
+// BenchmarkSuppressOffers: frameworks decline their offers without a filter
+// and suppress; each round a rotating tenth of them unsuppress (new work
+// arrived). One op is one round: the declines, suppressions and
+// unsuppressions, then Allocate.
+func BenchmarkSuppressOffers(b *testing.B) {
+	forSizes(b, func(b *testing.B, agents, frameworks int) {
+		a, ids := mesosCluster(b, agents, frameworks)
+		var offers []Offer
+		var rt roundTimer
+		b.ReportAllocs()
+		b.ResetTimer()
+		rt.start()
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			for _, o := range offers {
+				must(b, a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 0, t0))
+				must(b, a.Suppress(o.FrameworkID))
+			}
+			for j := i % 10; j < len(ids); j += 10 {
+				must(b, a.Unsuppress(ids[j]))
+			}
+			offers = a.Allocate(t0)
+			rt.durs = append(rt.durs, time.Since(start))
+			rt.offers += len(offers)
+		}
+		b.StopTimer()
+		rt.report(b)
+	})
+}
+
+// BenchmarkAddAgents: one op builds the Mesos-shaped cluster from scratch:
+// the frameworks, then every agent with its tasks (AddAgent and
+// AddAllocation), as a new master does after failover.
+func BenchmarkAddAgents(b *testing.B) {
+	forSizes(b, func(b *testing.B, agents, frameworks int) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mesosCluster(b, agents, frameworks)
+		}
+	})
+}

@@ -1,0 +1,190 @@
+package allocator
+
+import (
+	"math"
+	"time"
+
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+// book moves o from ag's free resources to c. The caller has checked that
+// o fits in what c's role may use on ag.
+func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
+	var before resources.Resources
+	if ag.reachable && len(ag.reserved) > 0 {
+		before = ag.unreserved()
+	}
+	free, err := ag.free.Subtract(o)
+	if err != nil {
+		return err
+	}
+	ag.free = free
+	if i := ag.find(c); i >= 0 {
+		ag.alloc[i].r = ag.alloc[i].r.Add(o)
+	} else {
+		ag.alloc = append(ag.alloc, holding{c, o})
+		c.nAgents++
+	}
+	if _, ok := ag.reserved[c.role.name]; ok {
+		ra := ag.roleAlloc[c.role.name]
+		addS(&ra, &o.Scalars)
+		ag.roleAlloc[c.role.name] = ra
+	}
+	if ag.reachable {
+		if len(ag.reserved) == 0 {
+			subS(&a.freeUnres, &o.Scalars)
+		} else {
+			after := ag.unreserved()
+			subS(&a.freeUnres, &before.Scalars)
+			addS(&a.freeUnres, &after.Scalars)
+		}
+	}
+	addS(&c.alloc, &o.Scalars)
+	addS(&c.role.self.alloc, &o.Scalars)
+	for n := c.role; n != a.root; n = n.parent {
+		addS(&n.alloc, &o.Scalars)
+	}
+	addS(&a.allocated, &o.Scalars)
+	return nil
+}
+
+// unbook returns r (contained in ag.alloc[c]) from c to ag.
+func (a *Allocator) unbook(ag *agent, c *client, r resources.Resources) {
+	var before resources.Resources
+	if ag.reachable && len(ag.reserved) > 0 {
+		before = ag.unreserved()
+	}
+	i := ag.find(c)
+	left, _ := ag.alloc[i].r.Subtract(r) // callers checked that c holds r
+	if left.IsEmpty() {
+		last := len(ag.alloc) - 1
+		ag.alloc[i] = ag.alloc[last]
+		ag.alloc[last] = holding{}
+		ag.alloc = ag.alloc[:last]
+		c.nAgents--
+	} else {
+		ag.alloc[i].r = left
+	}
+	ag.free = ag.free.Add(r)
+	if _, ok := ag.reserved[c.role.name]; ok {
+		ra := ag.roleAlloc[c.role.name]
+		subS(&ra, &r.Scalars)
+		ag.roleAlloc[c.role.name] = ra
+	}
+	if ag.reachable {
+		if len(ag.reserved) == 0 {
+			addS(&a.freeUnres, &r.Scalars)
+		} else {
+			after := ag.unreserved()
+			subS(&a.freeUnres, &before.Scalars)
+			addS(&a.freeUnres, &after.Scalars)
+		}
+	}
+	a.unbookScalars(c, &r.Scalars)
+}
+
+// unbookScalars takes s off c's and its roles' books.
+func (a *Allocator) unbookScalars(c *client, s *scalars) {
+	subS(&c.alloc, s)
+	subS(&c.role.self.alloc, s)
+	for n := c.role; n != a.root; n = n.parent {
+		subS(&n.alloc, s)
+	}
+	subS(&a.allocated, s)
+}
+
+// release returns everything c holds on ag.
+func (a *Allocator) release(ag *agent, c *client, r resources.Resources) {
+	a.unbook(ag, c, r)
+}
+
+// Recover returns resources of framework fw in role on agent: an offer
+// declined, rescinded or expired, or tasks that ended. With refuse > 0 it
+// also installs a decline filter: until now+refuse, fw is not offered in
+// this role on this agent anything that is a subset of r. Returning more
+// than is allocated fails with ErrNotAllocated and changes nothing.
+func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
+	const op = "Recover"
+	c, ag, err := a.lookup(op, fw, role, agentName, r)
+	if err != nil {
+		return err
+	}
+	i := ag.find(c)
+	var have resources.Resources
+	if i >= 0 {
+		have = ag.alloc[i].r
+	}
+	if c == nil || i < 0 || !have.Contains(r) {
+		return errorf(op, fwSubject(fw), ErrNotAllocated, "it holds %q in role %q on agent %q, cannot return %q", have.String(), role, agentName, r.String())
+	}
+	a.unbook(ag, c, r)
+	if refuse > 0 && c.subscribed {
+		n := nowNanos(now)
+		until := n + int64(refuse)
+		if until < n {
+			until = math.MaxInt64
+		}
+		a.addFilter(ag, c, r, until, n)
+	}
+	a.maybeDropClient(c)
+	return nil
+}
+
+// AddAllocation records resources already in use by fw in role on the
+// agent: tasks and outstanding offers found when a new master rebuilds its
+// books. They must fit in what the role may use there (unreserved plus its
+// reservation); quota limits are not enforced, since they are facts.
+func (a *Allocator) AddAllocation(fw, role, agentName string, r resources.Resources) error {
+	const op = "AddAllocation"
+	if msg := validRoleName(role); msg != "" {
+		return errorf(op, roleSubject(role), ErrInvalid, "%s", msg)
+	}
+	if _, ok := a.frameworks[fw]; !ok {
+		return errorf(op, fwSubject(fw), ErrUnknownFramework, "add the framework before its allocations")
+	}
+	_, ag, err := a.lookup(op, fw, role, agentName, r)
+	if err != nil {
+		return err
+	}
+	if avail := ag.availableTo(role); !avail.Contains(r) {
+		return errorf(op, agentSubject(agentName), ErrInsufficient, "%q does not fit in what role %q may use there (%q)", r.String(), role, avail.String())
+	}
+	c := a.client(a.frameworks[fw], role)
+	if err := a.book(ag, c, r); err != nil {
+		a.maybeDropClient(c)
+		return errorf(op, agentSubject(agentName), ErrInsufficient, "%v", err)
+	}
+	return nil
+}
+
+// AddFilter installs a decline filter directly, to rebuild filters from the
+// declined offers a new master finds: fw is not offered, in role on the
+// agent, anything that is a subset of refused before until.
+func (a *Allocator) AddFilter(fw, role, agentName string, refused resources.Resources, until time.Time) error {
+	const op = "AddFilter"
+	c, ag, err := a.lookup(op, fw, role, agentName, refused)
+	if err != nil {
+		return err
+	}
+	if c == nil || !c.subscribed {
+		return errorf(op, fwSubject(fw), ErrUnknownRole, "it is not subscribed to role %q", role)
+	}
+	a.addFilter(ag, c, refused, nowNanos(until), math.MinInt64)
+	return nil
+}
+
+// lookup validates the common arguments; the client may be nil.
+func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
+	if err := r.Validate(); err != nil {
+		return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
+	}
+	f, ok := a.frameworks[fw]
+	if !ok {
+		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
+	}
+	ag, ok := a.agents[agentName]
+	if !ok {
+		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
+	}
+	return f.clients[role], ag, nil
+}
