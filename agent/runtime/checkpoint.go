@@ -101,6 +101,12 @@ func writeJSONAtomic(path string, v any) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a directory's entries (a rename, a new sub-directory)
+// durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -196,6 +196,9 @@ func (r *Runtime) prepare(spec *TaskSpec, ckDir string) (*launchSpec, error) {
 	if err := os.Mkdir(ckDir, 0o700); err != nil {
 		return fail(err)
 	}
+	if err := syncDir(filepath.Dir(ckDir)); err != nil {
+		return fail(err)
+	}
 	if err := writeJSONAtomic(filepath.Join(ckDir, launchFile), l); err != nil {
 		return fail(err)
 	}

@@ -15,12 +15,14 @@ import (
 // cgroupfsRoot is where Linux distributions mount cgroup hierarchies.
 const cgroupfsRoot = "/sys/fs/cgroup"
 
-// v1 controllers the runtime manages (limits, accounting, killing). devices
-// is joined when present only so that container runtimes that enumerate a
-// container's processes through it do not count our tasks as theirs.
+// v1 controllers the runtime manages (limits, accounting, killing). The
+// optional ones are joined, when mounted, only for membership: a task or
+// supervisor left in the agent container's cgroup of any hierarchy would be
+// counted (and killed, or block removal) with that container; devices is
+// the one runc enumerates a container's processes through.
 var (
 	v1Required = []string{"cpu", "cpuacct", "memory", "pids", "freezer"}
-	v1Optional = []string{"devices"}
+	v1Optional = []string{"devices", "cpuset", "blkio", "perf_event", "net_cls", "net_prio", "hugetlb", "rdma", "misc"}
 )
 
 // Layout is the host's cgroup layout as the runtime uses it.
@@ -60,6 +62,18 @@ func (l *Layout) String() string {
 		fmt.Fprintf(&b, "; v2 side hierarchy at %s (not used)", l.Unified)
 	}
 	return b.String()
+}
+
+// checkHostView refuses a layout whose mounts show only a sub-tree of a
+// hierarchy (a container given its own cgroup view): the runtime's cgroups
+// would land inside the container's, and die with it.
+func (l *Layout) checkHostView() error {
+	for c, root := range l.MountRoots {
+		if c == "" || slices.Contains(v1Required, c) {
+			return fmt.Errorf("cgroup %q is mounted from %s, not the hierarchy's root: mount the host's %s (hostPath) into the agent", c, root, cgroupfsRoot)
+		}
+	}
+	return nil
 }
 
 func (l *Layout) controllerNames() []string {
@@ -111,6 +125,9 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 			if mnt == cgroupfsRoot {
 				l.Version = 2
 				l.Unified = mnt
+				if root != "/" {
+					l.MountRoots[""] = root
+				}
 			} else if l.Unified == "" {
 				l.Unified = mnt
 			}
@@ -142,7 +159,11 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 			return nil, fmt.Errorf("cgroup v2: %w", err)
 		}
 		l.Controllers = map[string]string{}
-		l.MountRoots = map[string]string{}
+		for c := range l.MountRoots {
+			if c != "" {
+				delete(l.MountRoots, c)
+			}
+		}
 		for _, c := range strings.Fields(string(bytes.TrimSpace(data))) {
 			l.Controllers[c] = l.Unified
 		}

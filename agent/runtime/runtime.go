@@ -116,6 +116,9 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 	}
+	if err := layout.checkHostView(); err != nil {
+		return nil, err
+	}
 	if _, _, err := bootInfo(); err != nil {
 		return nil, fmt.Errorf("runtime: boot id: %w", err)
 	}

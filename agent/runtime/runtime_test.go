@@ -61,7 +61,8 @@ func TestLimitsEnvUser(t *testing.T) {
 		// The task saw itself in its cgroups while running.
 		own := sandboxFile(t, info, "cg.txt")
 		rel := "/" + filepath.Join(e.root, "node-a", taskCgroupDir, spec.ID)
-		for _, c := range []string{"memory", "pids", "freezer"} {
+		// cpuset is joined for membership only, out of the agent's cgroup.
+		for _, c := range []string{"memory", "pids", "freezer", "cpuset"} {
 			if !strings.Contains(own, ":"+c+":"+rel+"\n") {
 				t.Errorf("task's /proc/self/cgroup lacks %s:%s:\n%s", c, rel, own)
 			}

@@ -65,6 +65,9 @@ func TestParseLayoutJointCPUAndSubtree(t *testing.T) {
 	if l.MountRoots["memory"] != "/kubepods/pod1" {
 		t.Errorf("memory mount root: %v", l.MountRoots)
 	}
+	if err := l.checkHostView(); err == nil || !strings.Contains(err.Error(), "/kubepods/pod1") {
+		t.Errorf("a container's sub-tree view was accepted: %v", err)
+	}
 	if l.Controllers["freezer"] != "/sys/fs/cgroup/freezer" {
 		t.Errorf("bind mount elsewhere won over /sys/fs/cgroup: %s", l.Controllers["freezer"])
 	}
