@@ -17,7 +17,9 @@ const finalKillTimeout = 30 * time.Second
 // the grace period, SIGKILL to whatever is left (frozen first, so nothing
 // escapes by forking). grace 0 uses the task's kill grace period; a
 // negative grace kills at once. Kill returns at once; the Exited event
-// (with Killed set) reports the end. Killing an ended task is a no-op.
+// (with Killed set) reports the end. Killing an ended task is a no-op, and
+// so is a second Kill while one is in its grace period. A task still being
+// launched is not known yet (ErrUnknownTask): retry once Launch returned.
 func (r *Runtime) Kill(id string, grace time.Duration) error {
 	t, err := r.lookup(id)
 	if err != nil {

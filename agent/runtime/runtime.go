@@ -258,7 +258,9 @@ func (r *Runtime) Forget(id string) error {
 		} else if err != nil {
 			l = nil // unreadable: still remove the checkpoint
 		}
-		if rec, _ := readRecord(ckDir); l != nil && rec != nil && rec.Exit == nil && sameProcess(rec.SupervisorPID, rec.SupervisorStartTicks) {
+		boot, _, _ := bootInfo()
+		if rec, _ := readRecord(ckDir); l != nil && rec != nil && rec.Exit == nil && rec.BootID == boot &&
+			sameProcess(rec.SupervisorPID, rec.SupervisorStartTicks) {
 			return fmt.Errorf("task %q: %w (call Recover to reattach)", id, ErrTaskRunning)
 		}
 	}

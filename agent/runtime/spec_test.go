@@ -56,6 +56,22 @@ func TestBadSpecs(t *testing.T) {
 			t.Errorf("cgroups left in %s", d)
 		}
 	}
+	// A failure inside the supervisor (here: stdout cannot be opened)
+	// comes back as Launch's error, and nothing is left to Forget.
+	sb, _ := rt.SandboxDir("t-sup")
+	if err := os.MkdirAll(filepath.Join(sb, "stdout"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Launch(context.Background(), TaskSpec{ID: "t-sup", Command: sh}); err == nil || !strings.Contains(err.Error(), "stdout") {
+		t.Errorf("supervisor failure: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.ckDir, "node-a", "t-sup")); !os.IsNotExist(err) {
+		t.Errorf("checkpoint left after a failed launch: %v", err)
+	}
+	if err := rt.Forget("t-sup"); err == nil {
+		t.Error("Forget of a failed launch succeeded")
+	}
+
 	// Bad configurations.
 	for _, cfg := range []Config{
 		{AgentName: "../x", WorkDir: "w", CheckpointDir: "c"},

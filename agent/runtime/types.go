@@ -1,9 +1,3 @@
-// Package runtime runs Agora tasks on one node: each task in its own cgroup,
-// parented by a small supervisor process that outlives the agent and
-// checkpoints the task's exit status, so an agent restart can reattach.
-//
-// The package is deliberately independent of the Agora API types; the agent
-// controller maps these plain types onto Task objects.
 package runtime
 
 import (

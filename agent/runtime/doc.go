@@ -1,0 +1,45 @@
+// Package runtime runs Agora tasks on one node: each task in its own cgroup,
+// parented by a small supervisor process that outlives the agent and
+// checkpoints the task's exit status, so an agent restart can reattach.
+//
+// The package is independent of the Agora API types; the agent controller
+// maps these plain types onto Task objects.
+//
+// # Processes
+//
+// The agent binary is re-executed for two helper roles, selected by a
+// hidden first argument; the agent's main must start with
+//
+//	if runtime.Main(os.Args) { return }
+//
+// The roles:
+//
+//   - The supervisor (one per task), started with Setsid in its own cgroup
+//     <root>/<agent>/supervisor/<task> (16 MiB, 0.05 cpu, 64 pids). It starts
+//     the task, records pids and start times in the checkpoint, waits for
+//     the task, kills what the task left in its cgroup, and records the exit
+//     status (code, signal, OOM, usage). It is not tied to the agent: when
+//     the agent dies, the supervisor is re-parented and carries on.
+//   - The shim (cgroup v1 only), which joins the task's cgroups, drops to
+//     the task's user and execs the task, so the task's first instruction
+//     runs in its cgroup. On cgroup v2 the task is cloned straight into its
+//     cgroup (CLONE_INTO_CGROUP) instead.
+//
+// # Files
+//
+//	<WorkDir>/<agent>/<task>/          sandbox: stdout, stderr, working dir
+//	<CheckpointDir>/<agent>/<task>/    launch.json, task.json, kill.json, supervisor.log
+//	<cgroup mount>/<root>/<agent>/task/<task>        the task's cgroup
+//	<cgroup mount>/<root>/<agent>/supervisor/<task>  its supervisor's
+//
+// # Running in a DaemonSet
+//
+// The agent needs the host's view of processes and cgroups: hostPID (pids
+// in checkpoints must stay meaningful, and a private pid namespace would
+// take every supervisor down with the agent container), the host's
+// /sys/fs/cgroup mounted read-write (New refuses a mount that shows only
+// a sub-tree), the host cgroup namespace on v2, and CheckpointDir and
+// WorkDir on hostPaths. Tasks run in the filesystem the agent sees; to run
+// them in the host's root filesystem the agent must itself run there (for
+// example with the host's / as its root).
+package runtime
