@@ -151,6 +151,9 @@ func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Of
 	if err := a.book(ag, c, o); err != nil {
 		return // o was computed from ag's free resources: cannot happen
 	}
+	if len(a.guaranteed) > 0 {
+		a.computeRequired() // the headroom owed shrank if c's role was owed
+	}
 	c.allocations++
 	c.share = a.share(&c.alloc)
 	moveClient(leaf.order, ci)

@@ -56,7 +56,9 @@ func TestImpossibleEvents(t *testing.T) {
 		{"overlapping reserved ports", func(a *Allocator) error {
 			return a.AddAgent(AgentInfo{Name: "m", Total: mustParse("ports:[1-10]"), Reserved: map[string]resources.Resources{"a": mustParse("ports:[1-5]"), "b": mustParse("ports:[5-6]")}})
 		}, ErrInvalid, "overlap"},
-		{"update shrinking below use", func(a *Allocator) error { return a.UpdateAgent(AgentInfo{Name: "n", Total: mustParse("cpus:1;mem:4Gi;ports:[1-10]")}) }, ErrInsufficient, "does not hold"},
+		{"update shrinking below use", func(a *Allocator) error {
+			return a.UpdateAgent(AgentInfo{Name: "n", Total: mustParse("cpus:1;mem:4Gi;ports:[1-10]")})
+		}, ErrInsufficient, "does not hold"},
 		{"update unknown agent", func(a *Allocator) error { return a.UpdateAgent(AgentInfo{Name: "m", Total: mustParse("cpus:1")}) }, ErrUnknownAgent, ""},
 		{"remove unknown agent", func(a *Allocator) error { return a.RemoveAgent("m") }, ErrUnknownAgent, ""},
 		{"reachability of unknown agent", func(a *Allocator) error { return a.SetAgentReachable("m", false) }, ErrUnknownAgent, ""},
