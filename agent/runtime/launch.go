@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // launchTimeout bounds the wait for the supervisor's handshake.
@@ -130,9 +132,21 @@ func (r *Runtime) Launch(ctx context.Context, spec TaskSpec) (*TaskInfo, error) 
 	info := &TaskInfo{ID: spec.ID, PID: t.pid, StartedAt: t.startedAt, Sandbox: l.Sandbox, Cgroups: l.Cgroup}
 	r.events.push(Event{Type: EventRunning, TaskID: spec.ID, Time: time.Now(), PID: t.pid, StartedAt: t.startedAt})
 	r.startHealth(t)
+	// The supervisor is our child until we die: its exit is how we learn
+	// that the task ended. Waiting on a pidfd through the netpoller costs
+	// no thread per task, unlike a blocking wait4.
+	pidfd, perr := unix.PidfdOpen(t.supPID, unix.PIDFD_NONBLOCK)
 	go func() {
-		// The supervisor is our child until we die: reap it, which is
-		// also how we learn that the task ended.
+		if perr == nil {
+			f := os.NewFile(uintptr(pidfd), "pidfd")
+			err := waitPidfd(f, r.stop)
+			f.Close()
+			if err != nil {
+				// Closed: still reap the child, but report nothing.
+				_ = sup.Wait()
+				return
+			}
+		}
 		_ = sup.Wait()
 		r.finish(t)
 	}()
