@@ -146,6 +146,9 @@ func (a *Allocator) AddAllocation(fw, role, agentName string, r resources.Resour
 	if err != nil {
 		return err
 	}
+	if r.IsEmpty() {
+		return nil // nothing to record
+	}
 	if avail := ag.availableTo(role); !avail.Contains(r) {
 		return errorf(op, agentSubject(agentName), ErrInsufficient, "%q does not fit in what role %q may use there (%q)", r.String(), role, avail.String())
 	}
