@@ -105,7 +105,7 @@ type Stats struct {
 	Agents, ReachableAgents      int
 	Frameworks, ActiveFrameworks int
 	Roles                        int
-	Filters                      int                 // live decline filters
+	Filters                      int                 // decline filters held; expired ones are dropped at the agent's next round
 	Total                        resources.Resources // scalars of reachable agents
 	Allocated                    resources.Resources // scalars allocated (offers and tasks), all agents
 	Rounds                       uint64              // Allocate calls so far

@@ -1,10 +1,10 @@
 package allocator
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"testing"
-	"time"
 
 	"github.com/agora-sched/agora/pkg/resources"
 )
@@ -328,7 +328,5 @@ func TestUnreachableAgent(t *testing.T) {
 
 func isErr(err, target error) bool {
 	var e *Error
-	return err != nil && errorsAs(err, &e) && errorsIs(err, target)
+	return errors.As(err, &e) && errors.Is(err, target)
 }
-
-var _ = time.Second

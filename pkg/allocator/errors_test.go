@@ -8,11 +8,6 @@ import (
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
-var (
-	errorsIs = errors.Is
-	errorsAs = func(err error, target any) bool { return errors.As(err, target) }
-)
-
 // TestImpossibleEvents checks that every impossible event is rejected with
 // a typed error and leaves the books exactly as they were.
 func TestImpossibleEvents(t *testing.T) {

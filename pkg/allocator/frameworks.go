@@ -3,8 +3,6 @@ package allocator
 import (
 	"fmt"
 	"slices"
-
-	"github.com/agora-sched/agora/pkg/resources"
 )
 
 type framework struct {
@@ -236,5 +234,3 @@ func (a *Allocator) ReviveFilters(id string, roles ...string) error {
 	}
 	return err
 }
-
-var _ = resources.CPUs
