@@ -35,6 +35,7 @@ type AgentStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=role
+	// +kubebuilder:validation:MaxItems=8
 	Reserved []RoleResources `json:"reserved,omitempty"`
 
 	// Allocated are the resources of the tasks the agent admitted.
@@ -45,6 +46,7 @@ type AgentStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
 	Attributes []Attribute `json:"attributes,omitempty"`
 
 	// Tasks counts the tasks the agent runs.
@@ -68,6 +70,7 @@ type AgentStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

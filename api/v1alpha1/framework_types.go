@@ -30,7 +30,7 @@ type FrameworkSpec struct {
 	// +listType=set
 	// +kubebuilder:default={"*"}
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:MaxItems=8
 	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(/[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$`
 	// +kubebuilder:validation:items:MaxLength=253
 	Roles []string `json:"roles,omitempty"`
@@ -38,6 +38,7 @@ type FrameworkSpec struct {
 	// Capabilities the framework declares, e.g. GPU_RESOURCES or PARTITION_AWARE.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
 	Capabilities []FrameworkCapability `json:"capabilities,omitempty"`
 
 	// FailoverTimeout is how long the framework's scheduler may stay away (its
@@ -59,6 +60,8 @@ type FrameworkSpec struct {
 	// this list unsuppresses it; it does not clear decline filters.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=253
 	SuppressedRoles []string `json:"suppressedRoles,omitempty"`
 
 	// ReviveTime clears every decline filter installed before it (Mesos
@@ -144,6 +147,7 @@ type FrameworkStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=role
+	// +kubebuilder:validation:MaxItems=8
 	Shares []RoleShare `json:"shares,omitempty"`
 
 	// ActiveTasks counts tasks not yet in a terminal state.
@@ -166,6 +170,7 @@ type FrameworkStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

@@ -61,6 +61,7 @@ type OfferSpec struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
 	Attributes []Attribute `json:"attributes,omitempty"`
 
 	// ExpiresAt is when the master withdraws the offer if it is unanswered.

@@ -51,6 +51,8 @@ type ResourceRoleSpec struct {
 	// means none but those the master's --open-roles flag allows.
 	// +optional
 	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=63
 	Namespaces []string `json:"namespaces,omitempty"`
 
 	// NamespaceSelector picks the namespaces whose frameworks may use this role.
@@ -76,6 +78,7 @@ type ResourceRoleStatus struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 

@@ -5,25 +5,25 @@ import "k8s.io/apimachinery/pkg/api/resource"
 // Resources is a set of Mesos resources: the scalars cpus, mem, disk and gpus,
 // and port ranges. An absent scalar means zero.
 type Resources struct {
-	// CPUs, e.g. "2", "0.5" or "500m"; at most 3 decimal places (Mesos' precision).
+	// CPUs, e.g. "2", "0.5" or "500m". Like Mesos, Agora keeps 3 decimal places:
+	// finer values are rounded up to the next thousandth.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() >= 0",message="cpus must not be negative"
-	// +kubebuilder:validation:XValidation:rule="string(self).matches('^-?([0-9]+(\\\\.[0-9]{1,3})?|\\\\.[0-9]{1,3}|[0-9]+m)$')",message="cpus must have at most 3 decimal places, written like 1.5 or 1500m"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="cpus must not be negative"
 	CPUs *resource.Quantity `json:"cpus,omitempty"`
 
 	// Mem is memory in bytes with Kubernetes suffixes, e.g. "512Mi" or "2Gi".
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() >= 0",message="mem must not be negative"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="mem must not be negative"
 	Mem *resource.Quantity `json:"mem,omitempty"`
 
 	// Disk is scratch disk in bytes with Kubernetes suffixes, e.g. "1Gi".
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() >= 0",message="disk must not be negative"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="disk must not be negative"
 	Disk *resource.Quantity `json:"disk,omitempty"`
 
 	// GPUs is a whole number of GPUs; GPUs are never shared.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).sign() >= 0",message="gpus must not be negative"
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="gpus must not be negative"
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isInteger()",message="gpus must be a whole number: GPUs are not shared"
 	GPUs *resource.Quantity `json:"gpus,omitempty"`
 
@@ -31,7 +31,7 @@ type Resources struct {
 	// [{begin: 31000, end: 31009}].
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:XValidation:rule="self.map(r, r.begin).isSorted()",message="port ranges must be sorted by begin"
 	// +kubebuilder:validation:XValidation:rule="self.all(a, self.all(b, a == b || a.end < b.begin || b.end < a.begin))",message="port ranges must not overlap"
 	Ports []PortRange `json:"ports,omitempty"`

@@ -22,6 +22,7 @@ type EnvVar struct {
 	Name string `json:"name"`
 	// Value of the variable.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	Value string `json:"value,omitempty"`
 }
 
@@ -40,6 +41,7 @@ type CommandInfo struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=4096
 	Argv []string `json:"argv,omitempty"`
 
 	// Env adds environment variables. Variables the agent sets (AGORA_*,
@@ -100,6 +102,7 @@ type HealthCheck struct {
 	Port *int32 `json:"port,omitempty"`
 	// Path requested by an HTTP check; 2xx and 3xx are healthy.
 	// +optional
+	// +kubebuilder:validation:MaxLength=2048
 	Path string `json:"path,omitempty"`
 	// DelaySeconds before the first check.
 	// +optional
@@ -130,7 +133,7 @@ type HealthCheck struct {
 // +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="spec.resources are immutable"
 // +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName && self.command == oldSelf.command",message="spec.frameworkName and spec.command are immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.healthCheck) == has(oldSelf.healthCheck) && (!has(self.healthCheck) || self.healthCheck == oldSelf.healthCheck)",message="spec.healthCheck is immutable"
-// +kubebuilder:validation:XValidation:rule="!oldSelf.kill || self.kill",message="a kill request cannot be withdrawn"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.kill) || !oldSelf.kill || (has(self.kill) && self.kill)",message="a kill request cannot be withdrawn"
 // +kubebuilder:validation:XValidation:rule="(has(self.resources.cpus) && quantity(string(self.resources.cpus)).isGreaterThan(quantity('0'))) || (has(self.resources.mem) && quantity(string(self.resources.mem)).isGreaterThan(quantity('0')))",message="a task needs some cpus or mem"
 type TaskSpec struct {
 	// FrameworkName is the Framework (in this namespace) that owns the task.

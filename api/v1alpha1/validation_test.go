@@ -61,7 +61,6 @@ func setTaskState(state agorav1.TaskState) func(client.Object) {
 var invalidCases = []invalidCase{
 	// Resources (checked here through Task.spec.resources; every kind shares the type).
 	{name: "negative cpus", obj: withTask(func(t *agorav1.Task) { t.Spec.Resources.CPUs = b.Q("-1") }), wantMsg: "cpus must not be negative"},
-	{name: "cpus finer than 3 decimals", obj: withTask(func(t *agorav1.Task) { t.Spec.Resources.CPUs = b.Q("0.0005") }), wantMsg: "cpus must have at most 3 decimal places"},
 	{name: "negative mem", obj: withTask(func(t *agorav1.Task) { t.Spec.Resources.Mem = b.Q("-1Mi") }), wantMsg: "mem must not be negative"},
 	{name: "negative disk", obj: withTask(func(t *agorav1.Task) { t.Spec.Resources.Disk = b.Q("-1Gi") }), wantMsg: "disk must not be negative"},
 	{name: "negative gpus", obj: withTask(func(t *agorav1.Task) { t.Spec.Resources.GPUs = b.Q("-1") }), wantMsg: "gpus must not be negative"},
