@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,13 +11,21 @@ import (
 	"syscall"
 )
 
+// taskProc is a task (or health check) process about to start.
+type taskProc struct {
+	*exec.Cmd
+	cgroupFD *os.File // v2: the cgroup to clone into
+	execR    *os.File // v1: read end of the shim's exec pipe
+	execW    *os.File // v1: its write end, the shim's fd 3
+}
+
 // taskCommand builds the command that runs argv as the task (or one of its
 // health checks) inside the task's cgroup from its first instruction: on
 // v2 cloned straight into the cgroup, on v1 through the shim. The caller
-// sets Stdin/Stdout/Stderr and must call the returned cleanup after Start.
-func taskCommand(l *launchSpec, argv []string) (*exec.Cmd, func(), error) {
+// sets Stdin/Stdout/Stderr, then calls Start.
+func taskCommand(l *launchSpec, argv []string) (*taskProc, error) {
 	if len(argv) == 0 {
-		return nil, nil, errors.New("empty command")
+		return nil, errors.New("empty command")
 	}
 	cmd := &exec.Cmd{Env: l.Env, Dir: l.Dir}
 	// Its own process group keeps terminal-style group signals aimed at
@@ -26,34 +35,68 @@ func taskCommand(l *launchSpec, argv []string) (*exec.Cmd, func(), error) {
 	if l.CgroupVersion == 2 {
 		path, err := lookPathIn(argv[0], envLookup(l.Env, "PATH"), l.Dir)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		fd, err := openCgroupDir(l.Cgroup[""])
 		if err != nil {
-			return nil, nil, fmt.Errorf("open task cgroup: %w", err)
+			return nil, fmt.Errorf("open task cgroup: %w", err)
 		}
 		cmd.Path, cmd.Args = path, argv
 		attr.UseCgroupFD, attr.CgroupFD = true, int(fd.Fd())
 		if l.SetUser {
 			attr.Credential = &syscall.Credential{Uid: l.UID, Gid: l.GID, Groups: l.Groups}
 		}
-		return cmd, func() { fd.Close() }, nil
+		return &taskProc{Cmd: cmd, cgroupFD: fd}, nil
 	}
 	// v1: check the executable exists now for a clear launch error; the
 	// shim looks it up again as the task's user.
 	if _, err := lookPathIn(argv[0], envLookup(l.Env, "PATH"), l.Dir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dirs := make([]string, 0, len(l.Cgroup))
 	for _, d := range l.Cgroup {
 		dirs = append(dirs, d)
 	}
-	args, err := shimArgv(l.SelfExe, shimConfig{Cgroups: dirs, SetUser: l.SetUser, UID: l.UID, GID: l.GID, Groups: l.Groups}, argv)
+	cfg := shimConfig{Cgroups: dirs, SetUser: l.SetUser, UID: l.UID, GID: l.GID, Groups: l.Groups, ExecFD: 3}
+	args, err := shimArgv(l.SelfExe, cfg, argv)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
 	}
 	cmd.Path, cmd.Args = l.SelfExe, args
-	return cmd, func() {}, nil
+	cmd.ExtraFiles = []*os.File{w}
+	return &taskProc{Cmd: cmd, execR: r, execW: w}, nil
+}
+
+// Start starts the process and, on v1, waits until the shim has joined the
+// cgroups and exec'd the task: only then may the task be reported running
+// (a kill aimed at the cgroup would otherwise miss it). The exec pipe is
+// close-on-exec in the shim, so EOF means exec succeeded; anything read is
+// the shim's error.
+func (p *taskProc) Start() error {
+	err := p.Cmd.Start()
+	if p.cgroupFD != nil {
+		p.cgroupFD.Close()
+	}
+	if p.execW != nil {
+		p.execW.Close()
+	}
+	if p.execR == nil {
+		return err
+	}
+	defer p.execR.Close()
+	if err != nil {
+		return err
+	}
+	msg, _ := io.ReadAll(p.execR)
+	if len(msg) > 0 {
+		_ = p.Cmd.Wait()
+		return errors.New(strings.TrimSpace(string(msg)))
+	}
+	return nil
 }
 
 // lookPathIn finds file like exec.LookPath, but in the task's PATH rather

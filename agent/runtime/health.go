@@ -153,13 +153,11 @@ func (r *Runtime) probe(ctx context.Context, t *task, h *HealthCheck) error {
 		// Like the task: same user, env and working dir, and inside the
 		// task's cgroup, so the check sees what the task sees and is
 		// accounted to it.
-		cmd, cleanup, err := taskCommand(t.launch, h.Command.argv())
+		cmd, err := taskCommand(t.launch, h.Command.argv())
 		if err != nil {
 			return err
 		}
-		err = cmd.Start()
-		cleanup()
-		if err != nil {
+		if err := cmd.Start(); err != nil {
 			return err
 		}
 		waited := make(chan error, 1)

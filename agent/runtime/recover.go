@@ -80,7 +80,7 @@ func (r *Runtime) recoverOne(id, boot string) RecoveredTask {
 		}
 	}
 	if rec == nil {
-		_ = cg.KillAll(leftoverKillTimeout)
+		r.killLeftovers(id, cg)
 		return lost(ReasonSupervisorGone, "the launch did not complete before the agent stopped")
 	}
 	rt.PID, rt.StartedAt = rec.TaskPID, rec.StartedAt
@@ -107,8 +107,15 @@ func (r *Runtime) recoverOne(id, boot string) RecoveredTask {
 		return rt
 	}
 	// Supervisor gone, no status: whatever it left must not run unwatched.
-	_ = cg.KillAll(leftoverKillTimeout)
+	r.killLeftovers(id, cg)
 	return lost(ReasonSupervisorGone, "the task's supervisor ended without recording an exit status")
+}
+
+// killLeftovers ends the processes of a task nobody supervises any more.
+func (r *Runtime) killLeftovers(id string, cg cgroup) {
+	if err := cg.KillAll(leftoverKillTimeout); err != nil {
+		r.cfg.Logf("task %s: kill unsupervised processes: %v", id, err)
+	}
 }
 
 // reattach watches a live supervisor again through a pidfd, which pins the

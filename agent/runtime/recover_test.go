@@ -105,7 +105,11 @@ func TestRecoverAfterAgentSIGKILL(t *testing.T) {
 func TestRecoverPendingKill(t *testing.T) {
 	e := newTestEnv(t)
 	rt1, _ := e.runtime("node-a")
-	launch(t, rt1, TaskSpec{ID: "victim", Name: "victim", Command: Command{Shell: `trap '' TERM; while :; do sleep 0.1; done`}})
+	info := launch(t, rt1, TaskSpec{ID: "victim", Name: "victim", Command: Command{Shell: `trap '' TERM; touch ready; while :; do sleep 0.1; done`}})
+	waitFor(t, "the trap", 5*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(info.Sandbox, "ready"))
+		return err == nil
+	})
 	if err := rt1.Kill("victim", time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +166,7 @@ func TestRecoverLost(t *testing.T) {
 			t.Errorf("%s: %+v, want lost with %s", r.ID, r, want)
 		}
 	}
-	if alive(info.PID) {
-		t.Errorf("orphaned task %d still runs", info.PID)
-	}
+	// A killed process leaves cgroup.procs as it starts exiting, a moment
+	// before it is a zombie.
+	waitFor(t, "the orphaned task to die", 2*time.Second, func() bool { return !alive(info.PID) })
 }

@@ -21,6 +21,9 @@ type shimConfig struct {
 	UID     uint32   `json:"uid"`
 	GID     uint32   `json:"gid"`
 	Groups  []uint32 `json:"groups,omitempty"`
+	// ExecFD is the close-on-exec pipe to the starter: closed by the exec,
+	// or carrying the reason the task could not be started.
+	ExecFD int `json:"execFD,omitempty"`
 }
 
 // shimArgv returns the argv that runs argv through the shim.
@@ -33,9 +36,14 @@ func shimArgv(self string, cfg shimConfig, argv []string) ([]string, error) {
 }
 
 func shimMain(args []string) int {
+	var execPipe *os.File
 	fail := func(code int, format string, a ...any) int {
+		msg := fmt.Sprintf("agora: "+format+"\n", a...)
 		// stderr is the task's stderr file: the user sees why it failed.
-		fmt.Fprintf(os.Stderr, "agora: "+format+"\n", a...)
+		fmt.Fprint(os.Stderr, msg)
+		if execPipe != nil {
+			_, _ = execPipe.WriteString(msg)
+		}
 		return code
 	}
 	if len(args) < 3 || args[1] != "--" {
@@ -44,6 +52,10 @@ func shimMain(args []string) int {
 	var cfg shimConfig
 	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
 		return fail(2, "shim config: %v", err)
+	}
+	if cfg.ExecFD > 0 {
+		syscall.CloseOnExec(cfg.ExecFD)
+		execPipe = os.NewFile(uintptr(cfg.ExecFD), "exec-pipe")
 	}
 	argv := args[2:]
 	for _, dir := range cfg.Cgroups {

@@ -127,11 +127,10 @@ func superviseMain(ckDir string) int {
 
 // startTask starts the task with its output in the sandbox's files.
 func startTask(l *launchSpec) (*exec.Cmd, error) {
-	cmd, cleanup, err := taskCommand(l, l.Argv)
+	p, err := taskCommand(l, l.Argv)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -150,11 +149,11 @@ func startTask(l *launchSpec) (*exec.Cmd, error) {
 			}
 		}
 	}
-	cmd.Stdout, cmd.Stderr = files[0], files[1]
-	if err := cmd.Start(); err != nil {
+	p.Stdout, p.Stderr = files[0], files[1]
+	if err := p.Start(); err != nil {
 		return nil, err
 	}
-	return cmd, nil
+	return p.Cmd, nil
 }
 
 func exitFromState(ps *os.ProcessState, werr error) ExitStatus {

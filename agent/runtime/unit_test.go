@@ -173,11 +173,11 @@ func TestV2FakeCgroupfs(t *testing.T) {
 	// The task is cloned straight into the cgroup, as its user.
 	ls := &launchSpec{CgroupVersion: 2, Cgroup: cg.Paths(), Env: []string{"PATH=/bin:/usr/bin"}, Dir: "/",
 		SetUser: true, UID: 65534, GID: 65534}
-	cmd, cleanup, err := taskCommand(ls, []string{"sh", "-c", "true"})
+	cmd, err := taskCommand(ls, []string{"sh", "-c", "true"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cleanup()
+	defer cmd.cgroupFD.Close()
 	a := cmd.SysProcAttr
 	if !a.UseCgroupFD || a.CgroupFD <= 0 || a.Credential == nil || a.Credential.Uid != 65534 || !strings.HasSuffix(cmd.Path, "/sh") {
 		t.Errorf("v2 command: path %s attr %+v", cmd.Path, a)
