@@ -10,7 +10,7 @@ CONTROLLER_GEN ?= $(GO) tool controller-gen
 KUSTOMIZE ?= $(GO) tool kustomize
 # Control-plane binaries (etcd, kube-apiserver, kube-controller-manager,
 # kubectl) built from Go module sources into bin/k8s/<version>/.
-K8S_BINS ?= etcd kube-apiserver kube-controller-manager kubectl
+K8S_BINS ?= etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
 TEST_FLAGS ?=
 TEST_PKGS ?= ./...
 

@@ -1,0 +1,54 @@
+// Package cli holds the cobra commands of the agora command-line tool.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Execute runs the agora command and returns the process exit code.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRootCommand()
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ec exitCodeError
+		if asExitCode(err, &ec) {
+			return ec.code
+		}
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRootCommand builds the command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "agora",
+		Short:         "Agora: Mesos' two-level scheduling on Kubernetes",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newLocalCommand())
+	return root
+}
+
+// exitCodeError makes the process exit with a given code (agora run exits
+// with its task's exit code).
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
+
+func asExitCode(err error, target *exitCodeError) bool {
+	ec, ok := err.(exitCodeError)
+	if ok {
+		*target = ec
+	}
+	return ok
+}
