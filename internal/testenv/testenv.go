@@ -96,6 +96,9 @@ func Start(extraAPIServerFlags ...string) (*Env, error) {
 	}
 	cfg, err := te.Start()
 	if err != nil {
+		// Start leaves etcd and the apiserver running when, say, a CRD is
+		// rejected; stop them or they outlive the test binary.
+		_ = te.Stop()
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	e := &Env{Config: cfg, Scheme: Scheme(), RepoRoot: root, env: te, Kubectl: filepath.Join(assets, "kubectl")}
