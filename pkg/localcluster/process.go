@@ -126,8 +126,8 @@ func (p *process) portInUse() bool {
 
 // waitReady polls check until it succeeds, the process exits, ctx ends or
 // timeout passes. Errors name the component and carry its log tail.
-func (p *process) waitReady(ctx context.Context, timeout time.Duration, what string, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+func (p *process) waitReady(parent context.Context, timeout time.Duration, what string, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -143,8 +143,11 @@ func (p *process) waitReady(ctx context.Context, timeout time.Duration, what str
 		case <-p.done:
 			return fmt.Errorf("%s failed to start: exited before %s: %v\n%s", p.name, what, p.err, p.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("%s failed to start: not %s after %v (last check: %v)\n%s",
-				p.name, what, timeout, last, p.logTail())
+			why := fmt.Sprintf("not %s after %v", what, timeout)
+			if parent.Err() != nil {
+				why = fmt.Sprintf("startup interrupted (%v) before %s", context.Cause(parent), what)
+			}
+			return fmt.Errorf("%s failed to start: %s (last check: %v)\n%s", p.name, why, last, p.logTail())
 		case <-tick.C:
 		}
 	}
