@@ -38,6 +38,9 @@ type launchSpec struct {
 	GID     uint32   `json:"gid"`
 	Groups  []uint32 `json:"groups,omitempty"`
 	Sandbox string   `json:"sandbox"`
+	// RootFS is Config.RootFS at launch: recorded so that the supervisor
+	// and health checks after a Recover use the task's root.
+	RootFS string `json:"rootFS,omitempty"`
 	// CgroupVersion and the paths let the supervisor act without layout
 	// detection, and let Recover clean up what was created.
 	CgroupVersion    int               `json:"cgroupVersion"`

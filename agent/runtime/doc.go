@@ -20,10 +20,11 @@
 //     the task, kills what the task left in its cgroup, and records the exit
 //     status (code, signal, OOM, usage). It is not tied to the agent: when
 //     the agent dies, the supervisor is re-parented and carries on.
-//   - The shim (cgroup v1 only), which joins the task's cgroups, drops to
-//     the task's user and execs the task, so the task's first instruction
-//     runs in its cgroup. On cgroup v2 the task is cloned straight into its
-//     cgroup (CLONE_INTO_CGROUP) instead.
+//   - The shim (cgroup v1 only), which joins the task's cgroups, chroots
+//     into Config.RootFS if set, drops to the task's user and execs the
+//     task, so the task's first instruction runs in its cgroup (and root).
+//     On cgroup v2 the task is cloned straight into its cgroup
+//     (CLONE_INTO_CGROUP) and chrooted by the clone instead.
 //
 // # Files
 //
@@ -39,7 +40,13 @@
 // take every supervisor down with the agent container), the host's
 // /sys/fs/cgroup mounted read-write (New refuses a mount that shows only
 // a sub-tree), the host cgroup namespace on v2, and CheckpointDir and
-// WorkDir on hostPaths. Tasks run in the filesystem the agent sees; to run
-// them in the host's root filesystem the agent must itself run there (for
-// example with the host's / as its root).
+// WorkDir on hostPaths. Tasks run in the filesystem the agent sees unless
+// Config.RootFS is set: the agent's --host-root flag (/host in the shipped
+// DaemonSet, a hostPath of the host's / with HostToContainer propagation)
+// is passed as RootFS, and the tasks then run chrooted into the host's
+// root, with users from the host's /etc/passwd and /etc/group. The work
+// dir must then be a hostPath mounted at its own path (/var/lib/agora on
+// both sides), since sandbox paths are handed to tasks as the agent sees
+// them; New refuses a WorkDir that is not the same directory inside
+// RootFS. The supervisors (the agent binary) stay outside the root.
 package runtime

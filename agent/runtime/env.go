@@ -100,7 +100,19 @@ func (r *Runtime) resolveUser(name string) (*taskUser, error) {
 		return nil, err
 	}
 	if name == "" {
+		if r.cfg.RootFS != "" {
+			// The agent's HOME is the container's; the root's passwd may
+			// know the agent's uid, else HOME becomes the sandbox.
+			e, found, _ := lookupPasswdIn(r.cfg.RootFS, strconv.Itoa(os.Getuid()))
+			if !found || e.uid != uint32(os.Getuid()) {
+				e.home = ""
+			}
+			return &taskUser{Home: e.home}, nil
+		}
 		return &taskUser{Home: os.Getenv("HOME")}, nil
+	}
+	if r.cfg.RootFS != "" {
+		return resolveUserIn(r.cfg.RootFS, name)
 	}
 	u, err := user.Lookup(name)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // taskProc is a task (or health check) process about to start.
@@ -33,10 +35,13 @@ func taskCommand(l *launchSpec, argv []string) (*taskProc, error) {
 	attr := &syscall.SysProcAttr{Setpgid: true}
 	cmd.SysProcAttr = attr
 	if l.CgroupVersion == 2 {
-		path, err := lookPathIn(argv[0], envLookup(l.Env, "PATH"), l.Dir)
+		path, err := lookPathIn(l.RootFS, argv[0], envLookup(l.Env, "PATH"), l.Dir)
 		if err != nil {
 			return nil, err
 		}
+		// The child chroots, then drops privileges, then changes to Dir
+		// (now resolved inside the root) and execs path, also inside it.
+		attr.Chroot = l.RootFS
 		fd, err := openCgroupDir(l.Cgroup[""])
 		if err != nil {
 			return nil, fmt.Errorf("open task cgroup: %w", err)
@@ -50,7 +55,7 @@ func taskCommand(l *launchSpec, argv []string) (*taskProc, error) {
 	}
 	// v1: check the executable exists now for a clear launch error; the
 	// shim looks it up again as the task's user.
-	if _, err := lookPathIn(argv[0], envLookup(l.Env, "PATH"), l.Dir); err != nil {
+	if _, err := lookPathIn(l.RootFS, argv[0], envLookup(l.Env, "PATH"), l.Dir); err != nil {
 		return nil, err
 	}
 	dirs := make([]string, 0, len(l.Cgroup))
@@ -58,6 +63,12 @@ func taskCommand(l *launchSpec, argv []string) (*taskProc, error) {
 		dirs = append(dirs, d)
 	}
 	cfg := shimConfig{Cgroups: dirs, SetUser: l.SetUser, UID: l.UID, GID: l.GID, Groups: l.Groups, ExecFD: 3}
+	if l.RootFS != "" {
+		// The shim (the agent binary) starts outside the root, where the
+		// working dir may not exist; it chroots and changes dir itself.
+		cfg.Chroot, cfg.Dir = l.RootFS, l.Dir
+		cmd.Dir = "/"
+	}
 	args, err := shimArgv(l.SelfExe, cfg, argv)
 	if err != nil {
 		return nil, err
@@ -100,15 +111,16 @@ func (p *taskProc) Start() error {
 }
 
 // lookPathIn finds file like exec.LookPath, but in the task's PATH rather
-// than the supervisor's.
-func lookPathIn(file, pathEnv, dir string) (string, error) {
+// than the supervisor's, and inside root ("" for the agent's filesystem).
+// The path returned is as seen inside root.
+func lookPathIn(root, file, pathEnv, dir string) (string, error) {
 	if strings.Contains(file, "/") {
 		p := file
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		if err := checkExecutable(p); err != nil {
-			return "", fmt.Errorf("command %q: %w", file, err)
+		if err := checkExecutable(root, p); err != nil {
+			return "", fmt.Errorf("command %q%s: %w", file, inRootNote(root), err)
 		}
 		return file, nil
 	}
@@ -117,19 +129,29 @@ func lookPathIn(file, pathEnv, dir string) (string, error) {
 			continue // relative PATH entries would depend on the cwd
 		}
 		p := filepath.Join(d, file)
-		if checkExecutable(p) == nil {
+		if checkExecutable(root, p) == nil {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("command %q not found in PATH %q", file, pathEnv)
+	return "", fmt.Errorf("command %q not found in PATH %q%s", file, pathEnv, inRootNote(root))
 }
 
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
+func checkExecutable(root, p string) error {
+	if root == "" {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("%s is not an executable file", p)
+		}
+		return nil
+	}
+	st, err := statIn(root, p)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR || st.Mode&0o111 == 0 {
 		return fmt.Errorf("%s is not an executable file", p)
 	}
 	return nil

@@ -175,7 +175,7 @@ func (r *Runtime) prepare(spec *TaskSpec, ckDir string) (*launchSpec, error) {
 		TaskID: spec.ID, Name: spec.Name, AgentName: r.cfg.AgentName,
 		Argv: spec.Command.argv(), Env: buildEnv(spec, sandbox, u.Home), Dir: wd,
 		SetUser: u.SetUser, User: u.Name, UID: u.UID, GID: u.GID, Groups: u.Groups,
-		Sandbox: sandbox, CgroupVersion: r.layout.Version,
+		Sandbox: sandbox, RootFS: r.cfg.RootFS, CgroupVersion: r.layout.Version,
 		Cgroup:           newCgroup(r.layout, taskRel).Paths(),
 		SupervisorCgroup: newCgroup(r.layout, supRel).Paths(),
 		SelfExe:          r.cfg.SelfExe, HealthCheck: spec.HealthCheck,
@@ -185,11 +185,12 @@ func (r *Runtime) prepare(spec *TaskSpec, ckDir string) (*launchSpec, error) {
 		return nil, fmt.Errorf("task %s: sandbox: %w", spec.ID, err)
 	}
 	if !mkWD {
-		if fi, err := os.Stat(wd); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("task %s: working dir %q is not a directory", spec.ID, wd)
+		// An absolute working dir is a path inside RootFS, if set.
+		if st, err := statIn(l.RootFS, wd); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil, fmt.Errorf("task %s: working dir %q is not a directory%s", spec.ID, wd, inRootNote(l.RootFS))
 		}
 	}
-	if _, err := lookPathIn(l.Argv[0], envLookup(l.Env, "PATH"), wd); err != nil {
+	if _, err := lookPathIn(l.RootFS, l.Argv[0], envLookup(l.Env, "PATH"), wd); err != nil {
 		return nil, fmt.Errorf("task %s: %w", spec.ID, err)
 	}
 	tcg := newCgroup(r.layout, taskRel)

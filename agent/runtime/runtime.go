@@ -27,6 +27,16 @@ type Config struct {
 	// CheckpointDir holds the checkpoints; it must survive agent restarts
 	// (a hostPath in the DaemonSet).
 	CheckpointDir string
+	// RootFS, when set, is a root filesystem the tasks (and their command
+	// health checks) run chrooted into, with the working dir resolved
+	// inside it, argv[0] looked up in PATH inside it, and users resolved
+	// from its /etc/passwd and /etc/group; "" runs them in the agent's
+	// own filesystem. It is how an agent in a container runs tasks in the
+	// host's root (mounted at, say, /host). Paths (WorkDir, sandboxes)
+	// are given as the agent sees them, so WorkDir must be the same
+	// directory at the same path inside RootFS (a hostPath mounted at its
+	// own path); New checks this. The supervisors stay outside.
+	RootFS string
 	// DefaultUser runs tasks that name no user; "" is the agent's own user.
 	DefaultUser string
 	// AllowedUsers decides whether a task may run as a user ("" meaning
@@ -96,6 +106,19 @@ func New(cfg Config) (*Runtime, error) {
 	var err error
 	for _, p := range []*string{&cfg.WorkDir, &cfg.CheckpointDir} {
 		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.RootFS != "" {
+		if cfg.RootFS, err = filepath.Abs(cfg.RootFS); err != nil {
+			return nil, err
+		}
+		// WorkDir is created here as New would below, so that a fresh
+		// node fails only for a real mount problem.
+		if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := checkRootFS(cfg.RootFS, cfg.WorkDir); err != nil {
 			return nil, err
 		}
 	}

@@ -21,6 +21,10 @@ type shimConfig struct {
 	UID     uint32   `json:"uid"`
 	GID     uint32   `json:"gid"`
 	Groups  []uint32 `json:"groups,omitempty"`
+	// Chroot, when set, is the root the task runs in (Config.RootFS) and
+	// Dir its working dir inside it: the shim starts outside the root.
+	Chroot string `json:"chroot,omitempty"`
+	Dir    string `json:"dir,omitempty"`
 	// ExecFD is the close-on-exec pipe to the starter: closed by the exec,
 	// or carrying the reason the task could not be started.
 	ExecFD int `json:"execFD,omitempty"`
@@ -63,6 +67,21 @@ func shimMain(args []string) int {
 			return fail(126, "join cgroup %s: %v", dir, err)
 		}
 	}
+	if cfg.Chroot != "" {
+		// After joining the cgroups (their files are outside the root),
+		// before dropping the privilege chroot needs. The chdir also moves
+		// the cwd into the root, which chroot alone leaves outside.
+		if err := syscall.Chroot(cfg.Chroot); err != nil {
+			return fail(126, "chroot %s: %v", cfg.Chroot, err)
+		}
+		dir := cfg.Dir
+		if dir == "" {
+			dir = "/"
+		}
+		if err := syscall.Chdir(dir); err != nil {
+			return fail(126, "chdir %s inside %s: %v", dir, cfg.Chroot, err)
+		}
+	}
 	if cfg.SetUser {
 		groups := make([]int, len(cfg.Groups))
 		for i, g := range cfg.Groups {
@@ -79,8 +98,9 @@ func shimMain(args []string) int {
 			return fail(126, "setuid %d: %v", cfg.UID, err)
 		}
 	}
-	// PATH is the task's (the shim runs in the task's environment), and
-	// the executable check uses the task's credentials.
+	// PATH is the task's (the shim runs in the task's environment), the
+	// lookup happens inside the root, and the executable check uses the
+	// task's credentials.
 	path, err := exec.LookPath(argv[0])
 	if err != nil && !errors.Is(err, exec.ErrDot) {
 		return fail(127, "%v", err)

@@ -38,7 +38,8 @@ type TaskSpec struct {
 	// User to run as; "" means Config.DefaultUser.
 	User string
 	// WorkingDir: "" is the sandbox; a relative path is inside the sandbox
-	// (it may not escape it); an absolute path is a host path.
+	// (it may not escape it); an absolute path is a host path (a path
+	// inside Config.RootFS when that is set).
 	WorkingDir string
 	Resources  Resources
 	// Ports assigned to the task, exported as PORT0..PORTn and PORTS.
@@ -50,8 +51,8 @@ type TaskSpec struct {
 
 // HealthCheck probes a running task. Exactly one of Command, HTTP, TCP is set.
 type HealthCheck struct {
-	// Command runs like the task (same user, env, working dir, and inside
-	// the task's cgroup); exit 0 is healthy.
+	// Command runs like the task (same user, env, working dir and root
+	// filesystem, and inside the task's cgroup); exit 0 is healthy.
 	Command *Command   `json:"command,omitempty"`
 	HTTP    *HTTPCheck `json:"http,omitempty"`
 	TCP     *TCPCheck  `json:"tcp,omitempty"`
