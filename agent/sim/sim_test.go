@@ -1,0 +1,149 @@
+package sim_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/agora-sched/agora/agent/sim"
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/builders"
+	"github.com/agora-sched/agora/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// TestFiftyAgents starts 50 simulated agents, checks they register and
+// heartbeat, and runs a task on each.
+func TestFiftyAgents(t *testing.T) {
+	ctx := context.Background()
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	const n = 50
+	start := time.Now()
+	c, err := sim.Start(ctx, env.Config, sim.Options{
+		Count: n, NamePrefix: "sim50", Namespace: leaseNS, RenewInterval: 2 * time.Second,
+		Attributes: func(i int) []agorav1.Attribute {
+			zone := fmt.Sprintf("z%d", i%3)
+			return []agorav1.Attribute{{Name: "zone", Text: &zone}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	t.Logf("%d agents ready in %s", n, time.Since(start))
+	names := c.Names()
+	if len(names) != n {
+		t.Fatalf("names = %v", names)
+	}
+
+	var agents agorav1.AgentList
+	if err := env.Client.List(ctx, &agents); err != nil {
+		t.Fatal(err)
+	}
+	registered := 0
+	for _, a := range agents.Items {
+		if c.Agent(a.Name) != nil && a.Status.CgroupVersion == "simulated" && a.Status.Total.CPUs.String() == "8" &&
+			a.Status.Total.Mem.String() == "16Gi" && len(a.Status.Attributes) == 1 {
+			registered++
+		}
+	}
+	if registered != n {
+		t.Errorf("%d agents registered with the expected status, want %d", registered, n)
+	}
+	var leases coordinationv1.LeaseList
+	if err := env.Client.List(ctx, &leases, client.InNamespace(leaseNS)); err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.Items) != n {
+		t.Errorf("%d leases, want %d", len(leases.Items), n)
+	}
+
+	tasks := make([]*agorav1.Task, 0, n)
+	for i, name := range names {
+		tk := builders.Task(ns, fmt.Sprintf("t%d", i), "fw").OfferRef("o", "uid", name).
+			Resources(builders.Res("1", "1Gi")).Shell("sleep 1").Obj()
+		if err := env.Client.Create(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
+		if err := env.Client.Status().Update(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, tk)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list agorav1.TaskList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, tk := range list.Items {
+			if tk.Status.State == agorav1.TaskFinished && tk.Status.StartTime != nil &&
+				tk.Status.CompletionTime.Sub(tk.Status.StartTime.Time) >= 900*time.Millisecond {
+				finished++
+			}
+		}
+		if finished == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks finished (after sleeping 1s)", finished, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, name := range names {
+		if w := c.Agent(name).StatusWrites(); w != 2 {
+			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED)", name, w)
+		}
+	}
+}
+
+// TestPauseStopsHeartbeats checks that a paused agent's Lease stands still.
+func TestPauseStopsHeartbeats(t *testing.T) {
+	ctx := context.Background()
+	leaseNS := env.Namespace(t, "agora-system")
+	c, err := sim.Start(ctx, env.Config, sim.Options{Count: 2, NamePrefix: "pause", Namespace: leaseNS,
+		RenewInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	name := c.Names()[0]
+	if err := c.Pause(name); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // a renewal in flight may land
+	var before, after coordinationv1.Lease
+	key := client.ObjectKey{Namespace: leaseNS, Name: name}
+	if err := env.Client.Get(ctx, key, &before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := env.Client.Get(ctx, key, &after); err != nil {
+		t.Fatal(err)
+	}
+	if before.ResourceVersion != after.ResourceVersion {
+		t.Errorf("paused agent renewed its lease")
+	}
+	if err := c.Resume(name); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := env.Client.Get(ctx, key, &after); err != nil {
+		t.Fatal(err)
+	}
+	if before.ResourceVersion == after.ResourceVersion {
+		t.Errorf("resumed agent did not renew its lease")
+	}
+}
