@@ -1,0 +1,127 @@
+// Command agora-master runs Agora's master: the leader-elected controller
+// that offers agents' resources to frameworks by DRF and keeps Offers,
+// Tasks and Frameworks true (Mesos' master as a Kubernetes operator).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/controllers"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+func main() {
+	var (
+		o                                   controllers.Options
+		kubeconfig, metricsAddr, probeAddr  string
+		dashboardAddr, leNamespace, openRls string
+		leaderElect                         bool
+	)
+	flag.DurationVar(&o.AllocationInterval, "allocation-interval", controllers.DefaultAllocationInterval, "time between periodic allocation rounds (events also trigger rounds, batched)")
+	flag.DurationVar(&o.OfferTimeout, "offer-timeout", controllers.DefaultOfferTimeout, "how long an offer may stay unanswered before it expires")
+	flag.DurationVar(&o.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "an agent whose Lease is not seen to change for this long is unreachable")
+	flag.DurationVar(&o.FrameworkTimeout, "framework-timeout", controllers.DefaultFrameworkTimeout, "a framework whose Lease is not seen to change for this long is Inactive")
+	flag.Float64Var(&o.AgentRemovalRate, "agent-removal-rate", controllers.DefaultAgentRemovalRate, "most agents marked unreachable per second (Mesos' agent_removal_rate_limit)")
+	flag.DurationVar(&o.TaskRetention, "task-retention", controllers.DefaultTaskRetention, "terminal tasks are deleted after max(this, the framework's failoverTimeout)")
+	flag.StringVar(&o.AgentNamespace, "agent-namespace", controllers.DefaultAgentNamespace, "namespace of the agents' heartbeat Leases")
+	flag.IntVar(&o.Workers, "writers", controllers.DefaultWorkers, "concurrent API writes (offers, binds, settles)")
+	flag.StringVar(&openRls, "open-roles", "*", "comma-separated roles every namespace may use unless their ResourceRole restricts them")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader; only the leader allocates")
+	flag.StringVar(&leNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the in-cluster namespace)")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&dashboardAddr, "dashboard-bind-address", "", "address of the dashboard (accepted; not served yet)")
+	flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+	lcfg := textlogger.NewConfig()
+	lcfg.AddFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(textlogger.NewLogger(lcfg))
+	klog.SetLogger(ctrl.Log)
+	log := ctrl.Log.WithName("agora-master")
+	_ = dashboardAddr
+	if openRls != "" {
+		o.OpenRoles = strings.Split(openRls, ",")
+	} else {
+		o.OpenRoles = []string{}
+	}
+
+	cfg, err := restConfig(kubeconfig)
+	if err != nil {
+		log.Error(err, "loading the kubeconfig")
+		os.Exit(1)
+	}
+	renew, lease, retry := 10*time.Second, 15*time.Second, 2*time.Second
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                        scheme(),
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "agora-master",
+		LeaderElectionNamespace:       leNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+		RenewDeadline:                 &renew,
+		RetryPeriod:                   &retry,
+	})
+	if err != nil {
+		log.Error(err, "creating the manager")
+		os.Exit(1)
+	}
+	if _, err := controllers.New(mgr, o); err != nil {
+		log.Error(err, "creating the master")
+		os.Exit(1)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		log.Error(err, "adding the health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		log.Error(err, "adding the ready check")
+		os.Exit(1)
+	}
+	log.Info("starting", "allocationInterval", o.AllocationInterval, "offerTimeout", o.OfferTimeout,
+		"agentTimeout", o.AgentTimeout, "frameworkTimeout", o.FrameworkTimeout, "leaderElect", leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "running the manager")
+		os.Exit(1)
+	}
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	c, err := config.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no kubeconfig: %w", err)
+	}
+	return c, nil
+}
+
+func scheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := agorav1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}

@@ -1,0 +1,200 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+// onAgent applies an Agent event: register it with the allocator once it
+// reports its total, follow total, reservations and spec.unschedulable.
+func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
+	a := e.agents[obj.Name]
+	if deleted {
+		if a != nil {
+			e.agentGone(a)
+		}
+		return
+	}
+	if a == nil {
+		a = &agentState{name: obj.Name, reachable: true, since: e.clock.Now()}
+		e.agents[obj.Name] = a
+	} else if a.obj != nil && !newer(obj.ResourceVersion, a.obj.ResourceVersion) {
+		return
+	}
+	a.obj = obj
+	a.unschedulable = obj.Spec.Unschedulable
+	info, err := agentInfo(obj)
+	if err != nil {
+		e.log.Error(err, "agent reports malformed resources", "agent", obj.Name)
+		return
+	}
+	if info.Total.ScalarsOnly().IsEmpty() && len(info.Total.Ports) == 0 {
+		return // not reporting yet
+	}
+	if !a.inAlloc {
+		if err := e.alloc.AddAgent(info); err != nil {
+			e.log.Error(err, "adding agent", "agent", obj.Name)
+			return
+		}
+		a.inAlloc = true
+		e.accountAgentTasks(a.name)
+	} else if err := e.alloc.UpdateAgent(info); err != nil {
+		e.log.Error(err, "updating agent", "agent", obj.Name)
+	}
+	e.syncReachable(a)
+	e.dirty = true
+}
+
+// syncReachable tells the allocator whether the agent may get offers.
+// Unschedulable agents are withheld the same way as unreachable ones.
+func (e *engine) syncReachable(a *agentState) {
+	if !a.inAlloc {
+		return
+	}
+	if err := e.alloc.SetAgentReachable(a.name, a.reachable && !a.unschedulable); err != nil {
+		e.log.Error(err, "setting agent reachability", "agent", a.name)
+	}
+}
+
+func agentInfo(obj *agorav1.Agent) (allocator.AgentInfo, error) {
+	total, err := obj.Status.Total.Model()
+	if err != nil {
+		return allocator.AgentInfo{}, err
+	}
+	info := allocator.AgentInfo{Name: obj.Name, Hostname: obj.Status.Hostname, Total: total}
+	if len(obj.Status.Attributes) > 0 {
+		info.Attributes = map[string]string{}
+		for _, at := range obj.Status.Attributes {
+			info.Attributes[at.Name] = attributeText(at)
+		}
+	}
+	for _, r := range obj.Status.Reserved {
+		m, err := r.Resources.Model()
+		if err != nil {
+			return allocator.AgentInfo{}, err
+		}
+		if info.Reserved == nil {
+			info.Reserved = map[string]resources.Resources{}
+		}
+		info.Reserved[r.Role] = m
+	}
+	return info, nil
+}
+
+func attributeText(at agorav1.Attribute) string {
+	switch {
+	case at.Text != nil:
+		return *at.Text
+	case at.Scalar != nil:
+		return at.Scalar.String()
+	default:
+		parts := make([]string, 0, len(at.Ranges))
+		for _, r := range at.Ranges {
+			parts = append(parts, fmt.Sprintf("%d-%d", r.Begin, r.End))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	}
+}
+
+// agentGone: the Agent object was deleted, so the agent is gone for good.
+// Its offers are rescinded and its tasks finalised (nothing hangs).
+func (e *engine) agentGone(a *agentState) {
+	e.rescindWhere(func(o *offerState) bool { return o.agent == a.name }, RescindAgentRemoved, "the agent was removed")
+	for _, t := range e.liveTasksOn(a.name) {
+		state := agorav1.TaskLost
+		if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
+			state = agorav1.TaskGone
+		}
+		if t.state == agorav1.TaskLost {
+			continue // LOST can only become RUNNING again
+		}
+		e.setTaskState(t, state, agorav1.ReasonAgentRemoved, fmt.Sprintf("agent %q was removed", a.name))
+	}
+	if a.inAlloc {
+		if err := e.alloc.RemoveAgent(a.name); err != nil {
+			e.log.Error(err, "removing agent", "agent", a.name)
+		}
+	}
+	for _, t := range e.tasks {
+		if t.agent == a.name {
+			t.accounted = false // RemoveAgent released them
+		}
+	}
+	for _, o := range e.offers {
+		if o.agent == a.name {
+			o.remaining = resources.Resources{}
+		}
+	}
+	delete(e.agents, a.name)
+	if a.obj != nil {
+		e.event(a.obj, "Warning", "AgentRemoved", "Remove", "agent %s removed; its tasks are finalised", a.name)
+	}
+	e.dirty = true
+}
+
+// judgeAgents marks agents whose Lease the master has not seen change for
+// AgentTimeout unreachable, oldest first, at most AgentRemovalRate per
+// second so a network blip does not fail the whole cluster at once.
+func (e *engine) judgeAgents(now time.Time) {
+	type cand struct {
+		a    *agentState
+		last time.Time
+	}
+	var cands []cand
+	for _, a := range e.agents {
+		if !a.inAlloc || !a.reachable {
+			continue
+		}
+		last := e.lastSeen(key(e.opts.AgentNamespace, a.name), a.since)
+		if now.Sub(last) > e.opts.AgentTimeout {
+			cands = append(cands, cand{a, last})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].last.Before(cands[j].last) })
+	for _, c := range cands {
+		if !e.removal.take(now) {
+			break
+		}
+		e.markUnreachable(c.a, now.Sub(c.last))
+	}
+}
+
+func (e *engine) markUnreachable(a *agentState, silent time.Duration) {
+	a.reachable = false
+	e.syncReachable(a)
+	msg := fmt.Sprintf("agent %q has not renewed its lease for %s", a.name, silent.Truncate(time.Second))
+	e.rescindWhere(func(o *offerState) bool { return o.agent == a.name }, RescindAgentUnreachable, msg)
+	for _, t := range e.liveTasksOn(a.name) {
+		if t.state == agorav1.TaskUnreachable || t.state == agorav1.TaskLost {
+			continue
+		}
+		if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
+			e.setTaskState(t, agorav1.TaskUnreachable, agorav1.ReasonAgentUnreachable, msg)
+		} else {
+			e.setTaskState(t, agorav1.TaskLost, agorav1.ReasonAgentRemoved, msg)
+		}
+	}
+	agentsLostTotal.Inc()
+	e.log.Info("agent unreachable", "agent", a.name, "silent", silent)
+	if a.obj != nil {
+		e.event(a.obj, "Warning", "AgentUnreachable", "MarkUnreachable", "%s", msg)
+	}
+}
+
+// agentBack: its Lease moved again. Its tasks come back RUNNING when the
+// agent reports them (the agent writes that).
+func (e *engine) agentBack(a *agentState) {
+	a.reachable = true
+	e.syncReachable(a)
+	e.dirty = true
+	e.log.Info("agent reachable again", "agent", a.name)
+	if a.obj != nil {
+		e.event(a.obj, "Normal", "AgentReachable", "MarkReachable", "agent %s renews its lease again", a.name)
+	}
+}

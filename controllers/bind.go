@@ -1,0 +1,198 @@
+package controllers
+
+import (
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// evaluateTask decides an unbound task with no state: bind it, park it
+// until its offer's fate is known, or end it (invariant 2).
+func (e *engine) evaluateTask(t *taskState) {
+	if t.obj.Spec.Kill {
+		e.finaliseTask(t, agorav1.TaskKilled, agorav1.ReasonTaskKilledDuringLaunch, "killed before it was bound")
+		return
+	}
+	o := e.offers[t.offer]
+	if o == nil {
+		e.invalidOffer(t, fmt.Sprintf("offer %q does not exist (it was never made, or was settled and deleted)", t.obj.Spec.OfferRef.Name))
+		return
+	}
+	if o.uid != "" && o.uid != t.offerUID {
+		e.invalidOffer(t, fmt.Sprintf("offer %q has UID %s, not %s: the task names an older offer of the same name", o.name, o.uid, t.offerUID))
+		return
+	}
+	switch o.stage {
+	case offerCreating, offerSettling, offerWithdrawing:
+		e.parked[o.key] = append(e.parked[o.key], t.key)
+		return
+	case offerSettled:
+		e.invalidOffer(t, fmt.Sprintf("offer %q was already %s", o.name, settledWord(o)))
+		return
+	}
+	if o.obj.Spec.Answer != nil {
+		// Answered: the settle's consistent list decides this task.
+		e.parked[o.key] = append(e.parked[o.key], t.key)
+		e.startSettle(o)
+		return
+	}
+	e.judgeTask(t, o, false)
+}
+
+func settledWord(o *offerState) string {
+	if o.obj != nil && o.obj.Status.Phase != "" {
+		return map[agorav1.OfferPhase]string{
+			agorav1.OfferAccepted: "accepted and settled", agorav1.OfferDeclined: "declined and settled",
+			agorav1.OfferRescinded: "rescinded", agorav1.OfferExpired: "expired",
+		}[o.obj.Status.Phase]
+	}
+	return "settled"
+}
+
+// judgeTask binds t on the outstanding (or settling) offer o, or ends it.
+func (e *engine) judgeTask(t *taskState, o *offerState, settling bool) {
+	switch {
+	case o.uid != t.offerUID:
+		e.invalidOffer(t, fmt.Sprintf("offer %q has UID %s, not %s", o.name, o.uid, t.offerUID))
+	case t.fw != o.fw:
+		e.invalidOffer(t, fmt.Sprintf("offer %q was made to framework %q, not %q", o.name, o.obj.Spec.FrameworkName, t.obj.Spec.FrameworkName))
+	case t.agent != o.agent:
+		e.finaliseTask(t, agorav1.TaskError, agorav1.ReasonTaskInvalid,
+			fmt.Sprintf("spec.agentName %q differs from offer %q's agent %q", t.agent, o.name, o.agent))
+	case !o.remaining.Contains(t.res):
+		e.finaliseTask(t, agorav1.TaskError, agorav1.ReasonTaskInvalid,
+			fmt.Sprintf("needs %s but offer %q has only %s left", t.res, o.name, o.remaining))
+	default:
+		e.bindTask(t, o)
+	}
+}
+
+func (e *engine) invalidOffer(t *taskState, message string) {
+	state := agorav1.TaskLost
+	if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
+		state = agorav1.TaskDropped
+	}
+	e.finaliseTask(t, state, agorav1.ReasonInvalidOffers, message)
+}
+
+// bindTask moves the task's resources from the offer's remainder to the
+// task (the allocator's books do not change) and writes the binding.
+func (e *engine) bindTask(t *taskState, o *offerState) {
+	o.remaining, _ = o.remaining.Subtract(t.res)
+	o.nLaunched++
+	o.pendingBinds++
+	t.bound, t.binding, t.accounted, t.role = true, true, true, o.role
+	now := metav1.NewTime(e.clock.Now())
+	var after func()
+	if h := e.opts.Hooks.AfterBind; h != nil {
+		ns, name := t.ns, t.name
+		after = func() { h(ns, name) }
+	}
+	tk, ok := t.key, o.key
+	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
+		if x.Status.BindTime != nil || x.Status.State != "" {
+			return false
+		}
+		x.Status.BindTime = &now
+		x.Status.State = agorav1.TaskStaging
+		x.Status.Source = agorav1.SourceMaster
+		x.Status.Reason, x.Status.Message = "", ""
+		return true
+	}, after, func(e *engine, obj *agorav1.Task, out writeOutcome) { e.bindDone(tk, ok, obj, out) }))
+}
+
+func (e *engine) bindDone(tk, ok string, obj *agorav1.Task, out writeOutcome) {
+	t := e.tasks[tk]
+	o := e.offers[ok]
+	if o != nil && o.pendingBinds > 0 {
+		o.pendingBinds--
+	}
+	if t == nil || string(obj.UID) != t.uid {
+		// Deleted meanwhile; forgetTask already returned its resources.
+		if o != nil {
+			e.maybeFinishSettle(o)
+		}
+		return
+	}
+	t.binding = false
+	bound := out == wrote || (out == notApplied && obj.Status.BindTime != nil)
+	if !bound {
+		// Not bound after all: give the resources back to the offer.
+		e.unbook(t, o)
+		t.bound = false
+	}
+	if out != gone && newer(obj.ResourceVersion, t.obj.ResourceVersion) {
+		t.obj = obj
+	}
+	if o != nil {
+		e.maybeFinishSettle(o)
+	}
+	if out == gone {
+		e.forgetTask(t)
+		return
+	}
+	if out == failed {
+		return // the write may yet show up; the next event for the task decides
+	}
+	e.syncTask(t)
+}
+
+// unbook takes a task's resources off its books: back into its offer if
+// that still holds resources, else back to the allocator.
+func (e *engine) unbook(t *taskState, o *offerState) {
+	if !t.accounted {
+		return
+	}
+	t.accounted = false
+	if o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+		o.remaining = o.remaining.Add(t.res)
+		o.nLaunched--
+		return
+	}
+	e.releaseTask(t)
+}
+
+// finaliseTask writes a master-sourced state on an unbound task; it never
+// consumed anything.
+func (e *engine) finaliseTask(t *taskState, state agorav1.TaskState, reason, message string) {
+	if t.finalising {
+		return
+	}
+	t.finalising = true
+	now := metav1.NewTime(e.clock.Now())
+	tk := t.key
+	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
+		if x.Status.BindTime != nil || x.Status.State != "" {
+			return false
+		}
+		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
+		x.Status.Source = agorav1.SourceMaster
+		x.Status.CompletionTime = &now
+		return true
+	}, nil, func(e *engine, obj *agorav1.Task, out writeOutcome) {
+		t := e.tasks[tk]
+		if t == nil || string(obj.UID) != t.uid {
+			return
+		}
+		t.finalising = false
+		if out == wrote {
+			invalidTasksTotal.WithLabelValues(string(state), reason).Inc()
+			if state != agorav1.TaskKilled {
+				e.event(obj, "Warning", "TaskDropped", "Drop", "%s %s: %s", state, reason, message)
+			}
+		}
+		if out == gone {
+			e.forgetTask(t)
+			return
+		}
+		if newer(obj.ResourceVersion, t.obj.ResourceVersion) {
+			t.obj = obj
+			e.syncTask(t)
+		}
+	}))
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// Settling an answered offer (the offer protocol, step 3):
+//  1. list the Tasks naming the offer with a consistent read (not the cache);
+//  2. bind, in creation order, those not bound yet that are valid and fit;
+//     the others end ERROR/DROPPED/LOST;
+//  3. once every bind write has landed, write status.phase with used,
+//     tasksLaunched and filterUntil, conditioned on resourceVersion;
+//  4. return the remainder to the allocator with the decline filter.
+// Binds land before the settle write, so a master killed in between leaves
+// an answered, unsettled offer that the next master settles again (bound
+// tasks are then skipped): nothing is bound twice and no task is lost.
+// Tasks the engine sees while an offer settles are parked and judged after.
+
+func (e *engine) startSettle(o *offerState) {
+	if o.stage != offerOutstanding {
+		return
+	}
+	o.stage = offerSettling
+	o.settleListed = false
+	k, ns, name := o.key, o.ns, o.name
+	base := o.obj.DeepCopy()
+	e.do(func(ctx context.Context) msg {
+		fresh := &agorav1.Offer{}
+		err := e.m.reader.Get(ctx, client.ObjectKeyFromObject(base), fresh)
+		var tasks agorav1.TaskList
+		if err == nil {
+			err = e.m.reader.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{"spec.offerRef.name": name})
+		}
+		if err != nil && ctx.Err() != nil {
+			return nil
+		}
+		return func(e *engine) { e.settleListed(k, fresh, tasks.Items, err) }
+	})
+}
+
+func (e *engine) settleListed(k string, fresh *agorav1.Offer, tasks []agorav1.Task, err error) {
+	o := e.offers[k]
+	if o == nil || o.stage != offerSettling || o.settleListed {
+		return
+	}
+	if err != nil {
+		if isNotFound(err) {
+			e.offerGone(o)
+			return
+		}
+		e.log.Error(err, "listing the tasks of an answered offer", "offer", k)
+		o.stage = offerOutstanding // the tick retries
+		return
+	}
+	if string(fresh.UID) != o.uid {
+		e.offerGone(o)
+		return
+	}
+	if newer(fresh.ResourceVersion, o.obj.ResourceVersion) {
+		o.obj = fresh
+	}
+	if fresh.Status.Phase != "" && fresh.Status.Phase != agorav1.OfferOutstanding {
+		e.finishOffer(o, fresh) // another master settled it
+		return
+	}
+	// Creation order decides which of several tasks get the last resources.
+	slices.SortFunc(tasks, func(a, b agorav1.Task) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	for i := range tasks {
+		t := e.upsertTask(&tasks[i])
+		if t == nil {
+			continue
+		}
+		if t.obj.Status.BindTime != nil && !t.bound {
+			e.syncTask(t) // bound by an earlier master: account it
+			continue
+		}
+		if t.bound || t.state != "" || t.obj.Status.State != "" || t.finalising {
+			continue
+		}
+		e.judgeTask(t, o, true)
+	}
+	o.settleListed = true
+	e.maybeFinishSettle(o)
+}
+
+// maybeFinishSettle writes the settlement once the binds have landed.
+func (e *engine) maybeFinishSettle(o *offerState) {
+	if o.stage != offerSettling || !o.settleListed || o.pendingBinds > 0 {
+		return
+	}
+	ans := o.obj.Spec.Answer
+	phase := agorav1.OfferAccepted
+	if ans.Type == agorav1.OfferDecline {
+		phase = agorav1.OfferDeclined
+	}
+	refuse := time.Duration(agorav1.DefaultRefuseSeconds) * time.Second
+	if ans.RefuseSeconds != nil {
+		refuse = time.Duration(*ans.RefuseSeconds) * time.Second
+	}
+	now := e.clock.Now()
+	settled, until := metav1.NewTime(now), metav1.NewTime(now.Add(refuse))
+	used, _ := o.res.Subtract(o.remaining)
+	launched := o.nLaunched
+	k, ns, name := o.key, o.ns, o.name
+	var before func()
+	if h := e.opts.Hooks.BeforeSettle; h != nil {
+		before = func() { h(ns, name) }
+	}
+	e.do(e.offerStatusJob(o.obj, before, func(x *agorav1.Offer) bool {
+		if x.Status.Phase != "" && x.Status.Phase != agorav1.OfferOutstanding {
+			return false
+		}
+		x.Status = agorav1.OfferStatus{Phase: phase, SettledTime: &settled, Used: agorav1.FromModel(used),
+			TasksLaunched: launched, FilterUntil: &until}
+		return true
+	}, func(e *engine, obj *agorav1.Offer, out writeOutcome) { e.settled(k, obj, out) }))
+}
+
+func (e *engine) settled(k string, obj *agorav1.Offer, out writeOutcome) {
+	o := e.offers[k]
+	if o == nil || o.stage != offerSettling {
+		return
+	}
+	switch out {
+	case wrote:
+		o.obj = obj
+		e.finishOffer(o, obj)
+	case gone:
+		e.offerGone(o)
+	case notApplied:
+		e.finishOffer(o, obj) // another master settled it first
+	default:
+		o.stage = offerOutstanding // the tick settles it again
+	}
+}

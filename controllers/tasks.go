@@ -1,0 +1,299 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// AnnotationKillReason says why the master asked for a task's kill (it
+// sets spec.kill when it tears a framework down; see docs/design.md).
+const AnnotationKillReason = "scheduling.agora.dev/kill-reason"
+
+// onTask applies an informer event (or a rebuild item) for a task.
+func (e *engine) onTask(obj *agorav1.Task, deleted bool) {
+	k := key(obj.Namespace, obj.Name)
+	if deleted {
+		if t := e.tasks[k]; t != nil && t.uid == string(obj.UID) {
+			e.forgetTask(t)
+		}
+		return
+	}
+	if t := e.upsertTask(obj); t != nil {
+		e.syncTask(t)
+	}
+}
+
+// upsertTask records obj in the books if it is newer; it returns nil for a
+// stale version.
+func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
+	k := key(obj.Namespace, obj.Name)
+	t := e.tasks[k]
+	if t != nil && t.uid != string(obj.UID) {
+		e.forgetTask(t) // recreated under the same name
+		t = nil
+	}
+	if t == nil {
+		res, _ := obj.Spec.Resources.Model()
+		t = &taskState{
+			key: k, ns: obj.Namespace, name: obj.Name, uid: string(obj.UID),
+			fw: key(obj.Namespace, obj.Spec.FrameworkName), agent: obj.Spec.AgentName,
+			offer: key(obj.Namespace, obj.Spec.OfferRef.Name), offerUID: obj.Spec.OfferRef.UID,
+			res: res, obj: obj,
+		}
+		e.tasks[k] = t
+		return t
+	}
+	if !newer(obj.ResourceVersion, t.obj.ResourceVersion) {
+		return nil
+	}
+	t.obj = obj
+	return t
+}
+
+// syncTask brings the books in line with the task's latest version.
+func (e *engine) syncTask(t *taskState) {
+	st := t.obj.Status
+	if st.BindTime != nil && !t.bound {
+		t.bound = true // bound by an earlier master, or seen before our reply
+	}
+	t.state = st.State
+	switch {
+	case terminal(st.State):
+		if t.accounted {
+			e.releaseTask(t)
+		}
+	case t.bound && !t.accounted && !t.binding:
+		e.accountTask(t)
+	}
+	if ended(st.State) {
+		if t.terminalSeen.IsZero() {
+			t.terminalSeen = e.clock.Now()
+			e.terminalTasks[t.key] = t
+		}
+	} else if !t.terminalSeen.IsZero() {
+		t.terminalSeen = time.Time{} // LOST came back RUNNING
+		delete(e.terminalTasks, t.key)
+	}
+	if !t.bound && st.State == "" && !t.finalising {
+		e.evaluateTask(t)
+		return
+	}
+	if t.bound && !ended(st.State) {
+		e.maybeKill(t)
+	}
+	if f := e.frameworks[t.fw]; f != nil && f.deleted {
+		e.maybeForgetFramework(f)
+	}
+}
+
+// accountTask books a bound live task the books did not hold: bound by an
+// earlier master, or found by the rebuild.
+func (e *engine) accountTask(t *taskState) {
+	a := e.agents[t.agent]
+	if a == nil || !a.inAlloc {
+		return // booked when the agent registers (accountAgentTasks)
+	}
+	if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID {
+		t.role = o.role
+		if o.holdsAlloc() && o.stage != offerCreating && o.remaining.Contains(t.res) {
+			o.remaining, _ = o.remaining.Subtract(t.res)
+			o.nLaunched++
+			t.accounted = true
+			return
+		}
+	}
+	f := e.ensureFramework(t.fw)
+	for _, role := range e.candidateRoles(t, f) {
+		if err := e.alloc.AddAllocation(t.fw, role, t.agent, t.res); err == nil {
+			t.role, t.accounted = role, true
+			return
+		} else if role == "" {
+			break
+		}
+	}
+	// It does not fit: the agent's admission keeps the node safe; the
+	// books note it so the next rounds do not offer what it uses.
+	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
+}
+
+// candidateRoles are the roles a task may be booked under: its offer's
+// role when known, else the framework's roles (a Task does not record its
+// role, and its offer may be gone).
+func (e *engine) candidateRoles(t *taskState, f *fwState) []string {
+	if t.role != "" {
+		return []string{t.role}
+	}
+	if f != nil && len(f.roles) > 0 {
+		return f.roles
+	}
+	return []string{"*"}
+}
+
+// releaseTask returns a task's resources to the allocator (no filter).
+func (e *engine) releaseTask(t *taskState) {
+	if !t.accounted {
+		return
+	}
+	t.accounted = false
+	a := e.agents[t.agent]
+	if a == nil || !a.inAlloc {
+		return
+	}
+	now := e.clock.Now()
+	if t.role != "" && e.alloc.Recover(t.fw, t.role, t.agent, t.res, 0, now) == nil {
+		e.dirty = true
+		return
+	}
+	if f := e.frameworks[t.fw]; f != nil {
+		for _, role := range f.roles {
+			if e.alloc.Recover(t.fw, role, t.agent, t.res, 0, now) == nil {
+				e.dirty = true
+				return
+			}
+		}
+	}
+	e.log.Error(nil, "could not return a task's resources", "task", t.key, "role", t.role)
+}
+
+// forgetTask drops a deleted task from the books.
+func (e *engine) forgetTask(t *taskState) {
+	if t.binding {
+		// The bind's reply finds the task gone and only fixes the offer's
+		// count; give the resources back here.
+		if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+			o.remaining = o.remaining.Add(t.res)
+			o.nLaunched--
+			t.accounted = false
+		}
+	}
+	e.releaseTask(t)
+	delete(e.tasks, t.key)
+	delete(e.terminalTasks, t.key)
+	if f := e.frameworks[t.fw]; f != nil && f.deleted {
+		e.maybeForgetFramework(f)
+	}
+}
+
+// setTaskState writes a master-sourced state on a bound task that has not
+// ended (agent unreachable or removed).
+func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, message string) {
+	if t.finalising {
+		return
+	}
+	t.finalising = true
+	now := metav1.NewTime(e.clock.Now())
+	tk := t.key
+	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
+		if ended(x.Status.State) || x.Status.State == state {
+			return false
+		}
+		if x.Status.State == agorav1.TaskUnreachable && state != agorav1.TaskGone {
+			return false
+		}
+		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
+		x.Status.Source = agorav1.SourceMaster
+		if ended(state) {
+			x.Status.CompletionTime = &now
+		}
+		return true
+	}, nil, func(e *engine, obj *agorav1.Task, out writeOutcome) {
+		t := e.tasks[tk]
+		if t == nil || string(obj.UID) != t.uid {
+			return
+		}
+		t.finalising = false
+		if out == wrote {
+			tasksMarkedTotal.WithLabelValues(string(state), reason).Inc()
+		}
+		if out != gone && newer(obj.ResourceVersion, t.obj.ResourceVersion) {
+			t.obj = obj
+			e.syncTask(t)
+		}
+	}))
+}
+
+// maybeKill asks the agent to kill a live task of a torn-down or deleted
+// framework by setting spec.kill (see docs/design.md: the master's only
+// Task spec write).
+func (e *engine) maybeKill(t *taskState) {
+	f := e.frameworks[t.fw]
+	if t.killSent || t.obj.Spec.Kill || (f != nil && !f.tornDown && !f.deleted) {
+		return
+	}
+	if f == nil && !e.frameworkGone(t.fw) {
+		return
+	}
+	t.killSent = true
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}},"spec":{"kill":true}}`,
+		AnnotationKillReason, agorav1.ReasonFrameworkRemoved))
+	obj := t.obj.DeepCopy()
+	e.do(func(ctx context.Context) msg {
+		err := e.m.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+		if err == nil || isNotFound(err) || ctx.Err() != nil {
+			return nil
+		}
+		return func(e *engine) {
+			if t := e.tasks[key(obj.Namespace, obj.Name)]; t != nil {
+				t.killSent = false // retried on the framework's next sweep
+			}
+		}
+	})
+}
+
+// frameworkGone: the books hold no framework of that key; frameworks are
+// all known after the rebuild, so its tasks are orphans.
+func (e *engine) frameworkGone(fw string) bool {
+	_, ok := e.frameworks[fw]
+	return !ok
+}
+
+// collectTasks deletes ended tasks kept past their retention.
+func (e *engine) collectTasks(now time.Time) {
+	for _, t := range e.terminalTasks {
+		if t.deleting {
+			continue
+		}
+		keep := e.opts.TaskRetention
+		if f := e.frameworks[t.fw]; f != nil && !f.deleted {
+			keep = max(keep, f.failoverTimeout())
+		}
+		if now.Sub(t.terminalSeen) < keep {
+			continue
+		}
+		t.deleting = true
+		tk := t.key
+		e.do(e.deleteJob(t.obj, func(e *engine, err error) {
+			if t := e.tasks[tk]; t != nil && err != nil {
+				t.deleting = false
+			}
+		}))
+	}
+}
+
+// accountAgentTasks books the bound live tasks of an agent that just
+// registered with the allocator.
+func (e *engine) accountAgentTasks(agent string) {
+	for _, t := range e.tasks {
+		if t.agent == agent && t.bound && !t.accounted && !t.binding && !terminal(t.state) {
+			e.accountTask(t)
+		}
+	}
+}
+
+// liveTasksOn lists the bound tasks on an agent that have not ended.
+func (e *engine) liveTasksOn(agent string) []*taskState {
+	var out []*taskState
+	for _, t := range e.tasks {
+		if t.agent == agent && t.bound && !terminal(t.state) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
