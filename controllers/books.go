@@ -34,7 +34,7 @@ type offerState struct {
 	stage         offerStage
 	obj           *agorav1.Offer // latest version seen (base for conditioned writes)
 	expiresAt     time.Time
-	pendingBinds  int  // bind writes in flight for tasks on this offer
+	pendingBinds  int // bind writes in flight for tasks on this offer
 	nLaunched     int32
 	settleListed  bool // the settle list came back; waiting for binds
 	withdrawPhase agorav1.OfferPhase

@@ -36,10 +36,10 @@ type engine struct {
 	// terminalTasks awaiting retention deletion.
 	terminalTasks map[string]*taskState
 
-	started   time.Time
-	dirty     bool // something changed that may allow new offers
-	removal   tokenBucket
-	lastRound time.Time
+	started        time.Time
+	dirty          bool // something changed that may allow new offers
+	removal        tokenBucket
+	lastRound      time.Time
 	lastRoleStatus time.Time
 
 	inbox inbox
