@@ -25,6 +25,7 @@ type TaskInfo struct {
 	// Empty asks the apiserver to generate one from the framework's name.
 	Name        string
 	Labels      map[string]string
+	Annotations map[string]string
 	Resources   agorav1.Resources
 	Command     agorav1.CommandInfo
 	KillPolicy  *agorav1.KillPolicy
@@ -129,7 +130,7 @@ func (d *Driver) checkOutstanding(ctx context.Context, offer *agorav1.Offer) err
 func (d *Driver) taskFor(offer *agorav1.Offer, ti TaskInfo) *agorav1.Task {
 	t := &agorav1.Task{
 		ObjectMeta: metav1.ObjectMeta{
-			Namespace: d.cfg.Namespace, Name: ti.Name, Labels: ti.Labels,
+			Namespace: d.cfg.Namespace, Name: ti.Name, Labels: ti.Labels, Annotations: ti.Annotations,
 			// Owned by the Framework: deleting the Framework removes its tasks.
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: agorav1.GroupVersion.String(), Kind: "Framework", Name: d.cfg.Name, UID: d.fwUID,

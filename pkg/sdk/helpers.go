@@ -2,7 +2,8 @@ package sdk
 
 import (
 	"fmt"
-	"math"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -98,11 +99,8 @@ func TakePorts(avail resources.Ranges, n int) (resources.Ranges, bool) {
 func Ports(r agorav1.Resources) []int32 {
 	var out []int32
 	for _, pr := range r.Ports {
-		for p := pr.Begin; p <= pr.End && p > 0; p++ {
+		for p := pr.Begin; p <= pr.End; p++ { // ports end at 65535: no overflow
 			out = append(out, p)
-			if p == math.MaxInt32 {
-				break
-			}
 		}
 	}
 	return out
@@ -148,4 +146,33 @@ func Attribute(offer *agorav1.Offer, name string) (string, bool) {
 		return offer.Spec.Hostname, true
 	}
 	return "", false
+}
+
+// ParseResources builds task resources from command-line strings: cpus such
+// as "0.5" or "500m", mem such as "128Mi" ("" leaves a kind out).
+func ParseResources(cpus, mem string) (agorav1.Resources, error) {
+	var r agorav1.Resources
+	for _, f := range []struct {
+		name, val string
+		dst       **resource.Quantity
+	}{{"cpus", cpus, &r.CPUs}, {"mem", mem, &r.Mem}} {
+		if f.val == "" {
+			continue
+		}
+		q, err := resource.ParseQuantity(f.val)
+		if err != nil {
+			return r, fmt.Errorf("invalid %s %q: use a quantity such as 0.5, 500m or 128Mi", f.name, f.val)
+		}
+		if q.Sign() < 0 {
+			return r, fmt.Errorf("invalid %s %q: must not be negative", f.name, f.val)
+		}
+		*f.dst = &q
+	}
+	if (r.CPUs == nil || r.CPUs.IsZero()) && (r.Mem == nil || r.Mem.IsZero()) {
+		return r, fmt.Errorf("a task needs some cpus or mem")
+	}
+	if _, err := r.Model(); err != nil {
+		return r, err
+	}
+	return r, nil
 }
