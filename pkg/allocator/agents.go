@@ -8,27 +8,24 @@ import (
 )
 
 type agent struct {
-	name       string
-	hostname   string
-	attributes map[string]string
-	idx        int // position in Allocator.agentList
-	reachable  bool
-	hasGPUs    bool
-
-	total       resources.Resources
+	// Hot: read on every visit of a round and on every Recover. Kept
+	// together so a visit touches few cache lines.
+	reachable   bool
+	hasGPUs     bool
+	roundSeen   uint64                         // per round: offers made here, to merge
+	roundOffers []int32                        // stage 1 and stage 2 offers
 	reserved    map[string]resources.Resources // role -> reserved part of total
-	reservedSum resources.Resources
-	free        resources.Resources // total minus everything allocated
-
-	alloc []holding // per client, exact (ports too); few per agent
-
-	roleAlloc map[string]scalars // per reserved role: allocation of that role here
-
+	free        resources.Resources            // total minus everything allocated
+	alloc       []holding                      // per client, exact (ports too); few per agent
 	agentFilters
 
-	// per round: offers made on this agent, to merge stage 1 and stage 2
-	roundSeen   uint64
-	roundOffers []int32
+	name        string
+	idx         int // position in Allocator.agentList
+	hostname    string
+	attributes  map[string]string
+	total       resources.Resources
+	reservedSum resources.Resources
+	roleAlloc   map[string]scalars // per reserved role: allocation of that role here
 }
 
 // holding is what one client holds on an agent. A slice of these beats a

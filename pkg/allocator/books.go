@@ -176,9 +176,16 @@ func (a *Allocator) AddFilter(fw, role, agentName string, refused resources.Reso
 	return nil
 }
 
-// lookup validates the common arguments; the client may be nil.
+func sameSlice(a, b resources.Ranges) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// lookup validates the common arguments; the client may be nil. Ports are
+// not validated when they are the very slice the allocator handed out
+// (canonical already): reading them again costs cache misses on the
+// decline path.
 func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
-	if err := r.Validate(); err != nil {
+	if err := r.ScalarsOnly().Validate(); err != nil {
 		return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
 	}
 	f, ok := a.frameworks[fw]
@@ -189,5 +196,13 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
-	return f.clients[role], ag, nil
+	c := f.clients[role]
+	if len(r.Ports) > 0 {
+		if i := ag.find(c); c == nil || i < 0 || !sameSlice(ag.alloc[i].r.Ports, r.Ports) {
+			if err := r.Ports.Validate(); err != nil {
+				return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
+			}
+		}
+	}
+	return c, ag, nil
 }

@@ -121,3 +121,18 @@ func snapshot(a *Allocator) string {
 	b.WriteString(" on=" + on.String())
 	return b.String()
 }
+
+func TestNonCanonicalPortsRejected(t *testing.T) {
+	a := New(Options{Seed: 1})
+	must(t, a.AddFramework(FrameworkInfo{ID: "f"}))
+	must(t, a.AddAgent(AgentInfo{Name: "n", Total: mustParse("cpus:1;ports:[1-10]")}))
+	o := a.Allocate(t0)
+	bad := o[0].Resources.WithPorts(resources.Ranges{{Begin: 1, End: 5}, {Begin: 3, End: 4}})
+	if err := a.Recover("f", "*", "n", bad, 0, t0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("non-canonical ports accepted: %v", err)
+	}
+	must(t, a.Recover("f", "*", "n", o[0].Resources, 0, t0))
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
+	}
+}

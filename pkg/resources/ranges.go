@@ -81,7 +81,15 @@ func (rs Ranges) Count() uint64 {
 }
 
 // Equal reports whether both sets hold the same values.
-func (rs Ranges) Equal(o Ranges) bool { return slices.Equal(rs, o) }
+func (rs Ranges) Equal(o Ranges) bool {
+	if len(rs) != len(o) {
+		return false
+	}
+	if len(rs) == 0 || &rs[0] == &o[0] {
+		return true // the same slice: common, as values are shared, and it spares reading it
+	}
+	return slices.Equal(rs, o)
+}
 
 // Has reports whether v is in the set.
 func (rs Ranges) Has(v uint32) bool {
@@ -99,6 +107,9 @@ func (rs Ranges) Has(v uint32) bool {
 
 // Contains reports whether every value of o is in rs. It does not allocate.
 func (rs Ranges) Contains(o Ranges) bool {
+	if len(o) == 0 || (len(rs) == len(o) && &rs[0] == &o[0]) {
+		return true
+	}
 	i := 0
 	for _, r := range o {
 		// Canonical form means r must sit inside a single range of rs.

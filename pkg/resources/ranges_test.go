@@ -189,3 +189,16 @@ func BenchmarkRanges(b *testing.B) {
 		}
 	})
 }
+
+func TestRangesSharedSlices(t *testing.T) {
+	a := rs(1, 5, 10, 12)
+	if !a.Equal(a) || !a.Contains(a) || !a[:1].Contains(a[:1]) {
+		t.Error("a set must equal and contain itself")
+	}
+	if a[:1].Equal(a) || a[:1].Contains(a) {
+		t.Error("a prefix of a slice is a different set")
+	}
+	if !a.Contains(a[1:]) || a[1:].Contains(a) {
+		t.Error("Contains with overlapping backing arrays")
+	}
+}
