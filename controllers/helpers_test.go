@@ -1,0 +1,35 @@
+package controllers_test
+
+import (
+	"os"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/klog/v2/textlogger"
+)
+
+type resourceQuantity = resource.Quantity
+
+func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+
+func newTestLogger() logr.Logger {
+	_ = os.Stderr
+	return textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(2)))
+}
+
+func keyOf(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }
+
+func nowTime() *metav1.Time { t := metav1.Now(); return &t }
+
+func (h *harness) getFramework(name string) *agorav1.Framework {
+	fw := &agorav1.Framework{}
+	if err := h.c.Get(h.ctx, keyOf(h.ns, name), fw); err != nil {
+		h.t.Fatal(err)
+	}
+	return fw
+}

@@ -1,0 +1,85 @@
+package controllers_test
+
+import (
+	"testing"
+	"time"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// A framework gets an offer, launches two tasks, accepts with a 5 s
+// filter; the remainder is offered again only after the filter passes on
+// the master's clock.
+func TestOfferLaunchAcceptFilter(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("spark", nil)
+
+	o := h.waitOffers("spark", 1)[0]
+	if o.Spec.Role != "*" || o.Spec.Hostname == "" || o.Labels["scheduling.agora.dev/agent"] != o.Spec.AgentName ||
+		len(o.OwnerReferences) != 1 || o.OwnerReferences[0].Name != "spark" {
+		t.Errorf("offer lacks role, hostname, labels or owner: %+v", o.ObjectMeta)
+	}
+	h.create(h.task("t1", "spark", &o, "1", "1Gi"))
+	h.create(h.task("t2", "spark", &o, "1", "1Gi"))
+	h.waitTask("t1", stateIs(agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning))
+	if err := h.answer(&o, agorav1.OfferAccept, 5); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("offer settled", 10*time.Second, func() bool {
+		for _, x := range h.offers("spark") {
+			if x.Name == o.Name {
+				o = x
+				return x.Status.Phase == agorav1.OfferAccepted
+			}
+		}
+		return false
+	})
+	if o.Status.TasksLaunched != 2 || o.Status.Used.CPUs.MilliValue() != 2000 || o.Status.FilterUntil == nil {
+		t.Errorf("settled offer status: %+v", o.Status)
+	}
+	for _, n := range []string{"t1", "t2"} {
+		h.waitTask(n, stateIs(agorav1.TaskRunning))
+	}
+	// Within the filter: no new offer.
+	h.advance(2 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(outstanding(h.offers("spark"))); n != 0 {
+		t.Fatalf("%d offers made within the decline filter", n)
+	}
+	h.advance(4 * time.Second)
+	o2 := h.waitOffers("spark", 1)[0]
+	if o2.Spec.Resources.CPUs.MilliValue() != 2000 {
+		t.Errorf("re-offered %v cpus, want the remaining 2", o2.Spec.Resources.CPUs)
+	}
+	// Decline with a filter; then REVIVE clears it at once.
+	if err := h.answer(&o2, agorav1.OfferDecline, 300); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("decline settled", 10*time.Second, func() bool {
+		for _, x := range h.offers("spark") {
+			if x.Name == o2.Name {
+				return x.Status.Phase == agorav1.OfferDeclined
+			}
+		}
+		return false
+	})
+	h.advance(3 * time.Second)
+	if n := len(outstanding(h.offers("spark"))); n != 0 {
+		t.Fatalf("%d offers made within a 300 s decline filter", n)
+	}
+	fw := &agorav1.Framework{}
+	if err := h.c.Get(h.ctx, keyOf(h.ns, "spark"), fw); err != nil {
+		t.Fatal(err)
+	}
+	fw.Spec.ReviveTime = nowTime()
+	if err := h.c.Update(h.ctx, fw); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(time.Second)
+	h.waitOffers("spark", 1)
+	h.checker.Sync()
+	if fw := h.getFramework("spark"); fw.Status.Phase != agorav1.FrameworkActive || fw.Status.FrameworkID != string(fw.UID) {
+		t.Errorf("framework status: %+v", fw.Status)
+	}
+}
