@@ -178,3 +178,5 @@ func agentName(prefix string) string {
 }
 
 func mustParse(s string) resources.Resources { return resources.MustParse(s) }
+
+func keyOf(o client.Object) client.ObjectKey { return client.ObjectKeyFromObject(o) }

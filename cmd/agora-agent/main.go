@@ -1,0 +1,217 @@
+// Command agora-agent is Agora's node agent (Mesos' agent): it registers the
+// node's resources as an Agent object, heartbeats through a Lease, and runs
+// the Tasks the master binds to it in cgroups. With --simulate N it runs N
+// simulated agents instead (for tests and scale benchmarks).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/agora-sched/agora/agent"
+	"github.com/agora-sched/agora/agent/runtime"
+	"github.com/agora-sched/agora/agent/sim"
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+type options struct {
+	nodeName, namespace, kubeconfig, hostname    string
+	workDir, checkpointDir, cgroupRoot, hostRoot string
+	defaultUser                                  string
+	renewInterval, sandboxRetention              time.Duration
+	simulate                                     int
+	memReserve, ports, attributes                string
+	reserved                                     stringList
+	version                                      bool
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func main() {
+	// The supervisor and shim are this binary re-executed: handle them
+	// before anything else looks at the arguments.
+	if runtime.Main(os.Args) {
+		return
+	}
+	var o options
+	fs := flag.NewFlagSet("agora-agent", flag.ExitOnError)
+	fs.StringVar(&o.nodeName, "node-name", os.Getenv("NODE_NAME"), "name of this node: the Agent object and its Lease (default $NODE_NAME)")
+	fs.StringVar(&o.namespace, "namespace", agent.DefaultNamespace, "namespace of the agent Leases")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration)")
+	fs.StringVar(&o.hostname, "hostname", "", "hostname reported to frameworks (default: the node name)")
+	fs.StringVar(&o.workDir, "work-dir", "/var/lib/agora", "directory of the task sandboxes")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "directory of the task checkpoints; must survive agent restarts (default <work-dir>/checkpoints)")
+	fs.StringVar(&o.cgroupRoot, "cgroup-root", "agora", "parent cgroup of the agent's tasks, relative to each hierarchy")
+	fs.StringVar(&o.hostRoot, "host-root", "", "where the host's / is mounted when the agent runs in a container; tasks run chrooted into it")
+	fs.StringVar(&o.defaultUser, "default-user", "", "user for tasks that name none (default: the agent's own user)")
+	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent renews its Lease")
+	fs.DurationVar(&o.sandboxRetention, "sandbox-retention", 24*time.Hour, "how long sandboxes of finished tasks are kept")
+	fs.IntVar(&o.simulate, "simulate", 0, "run this many simulated agents, named <node-name>-<i>, instead of a real one")
+	fs.StringVar(&o.memReserve, "mem-reserve", "512Mi", "memory kept back for the OS on a host that is not a Kubernetes node")
+	fs.StringVar(&o.ports, "ports", "31000-32000", "port ranges offered to tasks, e.g. 31000-32000,33000-33100")
+	fs.StringVar(&o.attributes, "attributes", "", "agent attributes in Mesos' form, e.g. rack:r1;zone:a")
+	fs.Var(&o.reserved, "reserved", "static reservation role:resources, e.g. eng:cpus:1;mem:1Gi (repeatable)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	klog.InitFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if o.version {
+		fmt.Println(agent.Version)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, &o); err != nil && !errors.Is(err, context.Canceled) {
+		klog.ErrorS(err, "agent failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options) error {
+	if o.nodeName == "" {
+		return errors.New("--node-name (or NODE_NAME) is required")
+	}
+	restCfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	log := klog.Background()
+	attrs, err := agent.ParseAttributes(o.attributes)
+	if err != nil {
+		return err
+	}
+	ports, err := resources.Parse("ports:[" + strings.Trim(o.ports, "[]") + "]")
+	if err != nil {
+		return fmt.Errorf("--ports: %w", err)
+	}
+	reserved, err := agent.ParseReserved(o.reserved)
+	if err != nil {
+		return err
+	}
+
+	if o.simulate > 0 {
+		c, err := sim.Start(ctx, restCfg, sim.Options{Count: o.simulate, NamePrefix: o.nodeName,
+			Namespace: o.namespace, RenewInterval: o.renewInterval, Log: log,
+			Attributes: func(int) []agorav1.Attribute { return attrs }})
+		if err != nil {
+			return err
+		}
+		log.Info("simulated agents running", "count", o.simulate)
+		<-ctx.Done()
+		c.Stop()
+		return nil
+	}
+
+	clients, err := agent.NewClients(restCfg, 0, 0)
+	if err != nil {
+		return err
+	}
+	if o.checkpointDir == "" {
+		o.checkpointDir = filepath.Join(o.workDir, "checkpoints")
+	}
+	rt, err := runtime.New(runtime.Config{
+		AgentName: o.nodeName, CgroupRoot: o.cgroupRoot, WorkDir: o.workDir, CheckpointDir: o.checkpointDir,
+		RootFS: o.hostRoot, DefaultUser: o.defaultUser,
+		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	ex := agent.NewRuntimeExecutor(rt)
+
+	// On a Kubernetes node, Agora gets what the pods leave; on a bare host,
+	// what the host has.
+	var (
+		mu     sync.Mutex
+		ag     *agent.Agent
+		latest resources.Resources
+	)
+	setTotal := func(r resources.Resources) {
+		mu.Lock()
+		defer mu.Unlock()
+		latest = r
+		if ag != nil {
+			ag.SetTotal(r)
+		}
+	}
+	isNode, err := agent.NodeExists(ctx, clients.Kube, o.nodeName)
+	if err != nil {
+		return fmt.Errorf("looking up node %s: %w", o.nodeName, err)
+	}
+	if isNode {
+		if err := agent.WatchNode(ctx, clients.Kube, o.nodeName, ports.Ports, setTotal); err != nil {
+			return err
+		}
+	} else {
+		memReserve, err := resource.ParseQuantity(o.memReserve)
+		if err != nil {
+			return fmt.Errorf("--mem-reserve: %w", err)
+		}
+		total, err := agent.DetectHost(agent.HostOptions{HostRoot: o.hostRoot, WorkDir: o.workDir,
+			MemReserve: memReserve.Value(), Ports: ports.Ports})
+		if err != nil {
+			return err
+		}
+		setTotal(total)
+	}
+	mu.Lock()
+	total := latest
+	mu.Unlock()
+	if err := agent.CheckReserved(total, reserved); err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Config{
+		Name: o.nodeName, Namespace: o.namespace, Hostname: o.hostname, Total: total, Reserved: reserved,
+		Attributes: attrs, CgroupVersion: ex.CgroupVersion(), Version: agent.Version,
+		RenewInterval: o.renewInterval, Workers: 4, Executor: ex, Clients: clients, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	ag = a
+	a.SetTotal(latest)
+	mu.Unlock()
+	log.Info("starting agent", "node", o.nodeName, "kubernetesNode", isNode, "total", total.String(),
+		"cgroups", rt.Layout().String(), "version", agent.Version)
+
+	go gcSandboxes(ctx, rt, o.sandboxRetention, log.Info)
+	return a.Run(ctx)
+}
+
+// gcSandboxes removes old sandboxes of forgotten tasks, hourly.
+func gcSandboxes(ctx context.Context, rt *runtime.Runtime, retention time.Duration, logf func(string, ...any)) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if res, err := rt.GC(retention); err != nil {
+				logf("sandbox GC failed", "err", err.Error())
+			} else {
+				logf("sandbox GC", "result", fmt.Sprint(res))
+			}
+		}
+	}
+}
