@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&mem, "mem", "32Mi", "memory per instance")
 	flag.IntVar(&o.Ports, "ports", 0, "ports per instance (passed as PORT0, PORT1, ...)")
 	flag.StringVar(&o.SpreadBy, "spread-by", "hostname", "agent attribute to spread instances over")
+	flag.IntVar(&o.MaxPerValue, "max-per-value", 0, "most instances per value of --spread-by (0: no cap, spread evenly)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: agora-service [flags] COMMAND\n\nKeeps --instances copies of the shell COMMAND running.\n\n")
 		flag.PrintDefaults()

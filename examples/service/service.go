@@ -38,6 +38,9 @@ type Options struct {
 	// SpreadBy is the agent attribute instances are spread over, evenly
 	// (Marathon's GROUP_BY). Defaults to "hostname".
 	SpreadBy string
+	// MaxPerValue, when positive, is a hard cap of instances per SpreadBy
+	// value (Marathon's MAX_PER; 1 is UNIQUE).
+	MaxPerValue int
 	// RefuseSeconds of the filter on offers declined while satisfied.
 	// Defaults to 120.
 	RefuseSeconds int32
@@ -136,8 +139,9 @@ func (s *service) wantOffers(ctx context.Context, d *sdk.Driver, want bool) {
 
 // OfferReceived launches at most one instance per offer, on an agent whose
 // SpreadBy value runs no more instances than any other value seen lately.
-// The rest of the offer comes back within an allocation cycle, so K
-// instances on one agent take K cycles, and many agents fill evenly.
+// The rest of the offer is refused for the default 5 s, so the master
+// offers other agents meanwhile and the instances spread; on a single
+// agent, K instances take K rounds of that filter.
 func (s *service) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agorav1.Offer) {
 	now := time.Now()
 	value, ok := sdk.Attribute(offer, s.o.SpreadBy)
@@ -184,7 +188,7 @@ func (s *service) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agora
 	info := sdk.TaskInfo{Name: name, Resources: res, Command: s.o.Command,
 		Labels:      map[string]string{SlotLabel: strconv.Itoa(slot)},
 		Annotations: map[string]string{SpreadAnnotation: value}}
-	if _, err := d.Accept(ctx, offer, []sdk.TaskInfo{info}, sdk.Refuse(0)); err != nil {
+	if _, err := d.Accept(ctx, offer, []sdk.TaskInfo{info}, sdk.Filters{}); err != nil {
 		if !errors.Is(err, sdk.ErrOfferGone) {
 			fmt.Fprintf(s.o.Out, "service: launching instance %d on %s: %v\n", slot, offer.Spec.AgentName, err)
 		}
@@ -194,9 +198,12 @@ func (s *service) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agora
 	fmt.Fprintf(s.o.Out, "service: instance %d launched as %s on %s (%s=%s)\n", slot, name, offer.Spec.AgentName, s.o.SpreadBy, value)
 }
 
-// evenlySpread: value hosts no more instances than the least used value
-// offered in the last two minutes.
+// evenlySpread: value hosts fewer than MaxPerValue instances, and no more
+// than the least used value offered in the last two minutes.
 func (s *service) evenlySpread(value string, now time.Time) bool {
+	if s.o.MaxPerValue > 0 && s.count[value] >= s.o.MaxPerValue {
+		return false
+	}
 	least := s.count[value]
 	for v, at := range s.seen {
 		if now.Sub(at) > 2*time.Minute {

@@ -44,6 +44,10 @@ func (s *service) TaskUpdate(ctx context.Context, d *sdk.Driver, t *agorav1.Task
 	}
 	delete(s.byTask, t.Name)
 	s.count[in.value]--
+	if state == agorav1.TaskLost || state == agorav1.TaskUnreachable {
+		// Its agent is gone: do not hold the spread waiting for its offers.
+		delete(s.seen, in.value)
+	}
 	s.slots[slot] = nil
 	s.notBefore[slot] = time.Now()
 	if state == agorav1.TaskFailed {
