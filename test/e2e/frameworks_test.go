@@ -10,11 +10,11 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/agent/sim"
-	b "github.com/agora-sched/agora/internal/builders"
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/batch"
 	"github.com/agora-sched/agora/examples/service"
+	b "github.com/agora-sched/agora/internal/builders"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
