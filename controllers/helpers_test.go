@@ -33,3 +33,5 @@ func (h *harness) getFramework(name string) *agorav1.Framework {
 	}
 	return fw
 }
+
+type metav1Duration = metav1.Duration

@@ -1,0 +1,108 @@
+package controllers_test
+
+import (
+	"testing"
+	"time"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// An agent's Lease stops (a partition): within the agent timeout plus one
+// allocation interval its tasks become UNREACHABLE (partition-aware) or
+// LOST, and its offers are rescinded. When it comes back, its tasks are
+// RUNNING again.
+func TestAgentPartition(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("pa", func(f *agorav1.Framework) {
+		f.Spec.Capabilities = []agorav1.FrameworkCapability{agorav1.CapabilityPartitionAware}
+	})
+	h.framework("plain", nil)
+
+	for _, fw := range []string{"pa", "plain"} {
+		o := h.waitOffers(fw, 1)[0]
+		h.create(h.task(fw+"-t", fw, &o, "1", "1Gi", dur("1h")))
+		h.waitTask(fw+"-t", stateIs(agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning))
+		if err := h.answer(&o, agorav1.OfferAccept, 0); err != nil {
+			t.Fatal(err)
+		}
+		h.waitOfferPhase(o.Name, agorav1.OfferAccepted)
+	}
+	for _, fw := range []string{"pa", "plain"} {
+		h.waitTask(fw+"-t", stateIs(agorav1.TaskRunning))
+	}
+	left := h.waitOffers("", 1)[0] // the rest is offered again (no filter)
+
+	agent := h.agents.Names()[0]
+	if err := h.agents.Pause(agent); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the last renewal land
+	h.advance(40*time.Second + 2*time.Second)
+	h.expectTask("pa-t", agorav1.TaskUnreachable, agorav1.ReasonAgentUnreachable)
+	h.expectTask("plain-t", agorav1.TaskLost, agorav1.ReasonAgentRemoved)
+	if o := h.waitOfferPhase(left.Name, agorav1.OfferRescinded); o.Status.Reason != "AGENT_UNREACHABLE" {
+		t.Errorf("offer rescinded with reason %q", o.Status.Reason)
+	}
+	// No offers for an unreachable agent.
+	h.advance(3 * time.Second)
+	if n := len(outstanding(h.offers(""))); n != 0 {
+		t.Errorf("%d offers made for an unreachable agent", n)
+	}
+
+	if err := h.agents.Resume(agent); err != nil {
+		t.Fatal(err)
+	}
+	for _, fw := range []string{"pa", "plain"} {
+		h.waitTask(fw+"-t", stateIs(agorav1.TaskRunning))
+	}
+	h.advance(2 * time.Second)
+	o := h.waitOffers("", 1)[0]
+	if o.Spec.Resources.CPUs.MilliValue() > 2000 {
+		t.Errorf("offered %v cpus: the returning agent's running tasks must stay accounted", o.Spec.Resources.CPUs)
+	}
+}
+
+// A framework whose scheduler stops renewing its Lease is Inactive after
+// the framework timeout (its offers rescinded, its tasks running), and torn
+// down after its failoverTimeout: its tasks are killed.
+func TestFrameworkFailoverTimeout(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	stop := h.framework("ft", func(f *agorav1.Framework) {
+		f.Spec.FailoverTimeout = &metav1Duration{Duration: 90 * time.Second}
+	})
+	o := h.waitOffers("ft", 1)[0]
+	h.create(h.task("ft-t", "ft", &o, "1", "1Gi", dur("1h")))
+	if err := h.answer(&o, agorav1.OfferAccept, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("ft-t", stateIs(agorav1.TaskRunning))
+	o2 := h.waitOffers("ft", 1)[0]
+	h.eventually("framework Active", 10*time.Second, func() bool {
+		return h.getFramework("ft").Status.Phase == agorav1.FrameworkActive
+	})
+
+	stop()
+	h.advance(32 * time.Second)
+	h.eventually("framework Inactive", 10*time.Second, func() bool {
+		return h.getFramework("ft").Status.Phase == agorav1.FrameworkInactive
+	})
+	h.waitOfferPhase(o2.Name, agorav1.OfferRescinded)
+	if s := h.getTask("ft-t").Status.State; s != agorav1.TaskRunning {
+		t.Errorf("an inactive framework's task is %s, want it running", s)
+	}
+	h.advance(60 * time.Second)
+	h.eventually("framework TornDown", 10*time.Second, func() bool {
+		fw := h.getFramework("ft")
+		return fw.Status.Phase == agorav1.FrameworkTornDown && fw.Status.TornDownTime != nil
+	})
+	tk := h.waitTask("ft-t", stateIs(agorav1.TaskKilled))
+	if !tk.Spec.Kill {
+		t.Errorf("torn-down framework's task was not asked to die")
+	}
+	h.advance(3 * time.Second)
+	if n := len(outstanding(h.offers("ft"))); n != 0 {
+		t.Errorf("%d offers made to a torn-down framework", n)
+	}
+}
