@@ -80,8 +80,10 @@ func (e *engine) settleListed(k string, fresh *agorav1.Offer, tasks []agorav1.Ta
 	})
 	for i := range tasks {
 		t := e.upsertTask(&tasks[i])
-		if t == nil {
-			continue
+		if t == nil { // not newer than the books: judge the books' version
+			if t = e.tasks[key(tasks[i].Namespace, tasks[i].Name)]; t == nil || t.uid != string(tasks[i].UID) {
+				continue
+			}
 		}
 		if t.obj.Status.BindTime != nil && !t.bound {
 			e.syncTask(t) // bound by an earlier master: account it

@@ -317,10 +317,13 @@ func (h *harness) getTask(name string) *agorav1.Task {
 func (h *harness) waitTask(name string, ok func(agorav1.TaskStatus) bool) *agorav1.Task {
 	h.t.Helper()
 	var t *agorav1.Task
-	h.eventually("task "+name, 20*time.Second, func() bool {
-		t = h.getTask(name)
-		return ok(t.Status)
-	})
+	deadline := time.Now().Add(20 * time.Second)
+	for t = h.getTask(name); !ok(t.Status); t = h.getTask(name) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for task %s; it is %s %s %s (bound %v)", name, t.Status.State, t.Status.Reason, t.Status.Message, t.Status.BindTime != nil)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return t
 }
 

@@ -1,0 +1,114 @@
+package controllers_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/controllers"
+)
+
+// The master is killed at awkward points while tasks and offers are in
+// flight, and a new one takes over: no task is lost, nothing is bound
+// twice, every offer settles once, no agent is over-committed.
+func TestMasterKilled(t *testing.T) {
+	for _, point := range []string{"after-bind", "before-settle", "mid-allocation", "standby-takes-over"} {
+		t.Run(point, func(t *testing.T) { masterKilledAt(t, point) })
+	}
+}
+
+func masterKilledAt(t *testing.T, point string) {
+	h := newHarness(t, 2, "cpus:8;mem:16Gi;disk:10Gi")
+	h.framework("f", nil)
+	var m1 *master
+	var once sync.Once
+	killed := make(chan struct{})
+	kill := func() { once.Do(func() { m1.cancel(); close(killed) }) }
+	var hooks controllers.Hooks
+	switch point {
+	case "after-bind", "standby-takes-over":
+		hooks.AfterBind = func(string, string) { kill() }
+	case "before-settle":
+		hooks.BeforeSettle = func(string, string) { kill() }
+	case "mid-allocation":
+		hooks.MidAllocation = func() { kill() }
+	}
+	le := point == "standby-takes-over"
+	ready := make(chan struct{})
+	if point == "mid-allocation" {
+		// The hook fires in the first round; m1 must be set before.
+		hooks.MidAllocation = func() { <-ready; kill() }
+	}
+	m1 = h.master(masterOpts{name: "m1", leaderElect: le, Options: controllers.Options{Hooks: hooks}})
+	close(ready)
+	var m2 *master
+	if le {
+		time.Sleep(time.Second) // m1 leads; m2 waits as a warm standby
+		m2 = h.master(masterOpts{name: "m2", leaderElect: true})
+	}
+
+	var tasks []string
+	if point != "mid-allocation" {
+		o := h.waitOffers("f", 1)[0]
+		for i := range 3 {
+			name := fmt.Sprintf("t%d", i)
+			tasks = append(tasks, name)
+			h.create(h.task(name, "f", &o, "1", "1Gi", dur("1h")))
+		}
+		if point == "before-settle" {
+			if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case <-killed:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the kill point was never reached")
+		}
+		<-m1.done
+		if point != "before-settle" {
+			if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if m2 == nil {
+			m2 = h.master(masterOpts{name: "m2"})
+		}
+		o2 := h.waitOfferPhase(o.Name, agorav1.OfferAccepted)
+		if o2.Status.TasksLaunched != 3 {
+			t.Errorf("offer settled with %d tasks launched, want 3", o2.Status.TasksLaunched)
+		}
+	} else {
+		select {
+		case <-killed:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the kill point was never reached")
+		}
+		<-m1.done
+		m2 = h.master(masterOpts{name: "m2"})
+	}
+	_ = m2
+	for _, n := range tasks {
+		h.waitTask(n, stateIs(agorav1.TaskRunning))
+	}
+	// The new master keeps offering what is left, once.
+	h.advance(2 * time.Second)
+	offers := h.waitOffers("f", 2)
+	var cpus int64
+	for _, o := range offers {
+		cpus += o.Spec.Resources.CPUs.MilliValue()
+	}
+	if want := int64(16000 - 1000*len(tasks)); cpus != want {
+		t.Errorf("outstanding offers hold %d millicpus, want %d", cpus, want)
+	}
+	// Launch more on the new master.
+	o := offers[0]
+	h.create(h.task("after", "f", &o, "1", "1Gi", dur("1h")))
+	if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("after", stateIs(agorav1.TaskRunning))
+	h.checker.Sync()
+}
