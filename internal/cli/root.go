@@ -36,6 +36,9 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newLocalCommand())
+	root.AddCommand(newRunCommand())
+	root.AddCommand(newTopCommand())
+	root.AddCommand(newLogsCommand())
 	return root
 }
 

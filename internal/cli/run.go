@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/examples/batch"
+	"github.com/agora-sched/agora/pkg/sdk"
+)
+
+type runOptions struct {
+	cpus, mem  string
+	framework  string
+	namespace  string
+	kubeconfig string
+	name       string
+	role       string
+}
+
+func newRunCommand() *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- CMD [ARGS...]",
+		Short: "Run one command as an Agora task, like mesos-execute",
+		Long: `run registers (or adopts) a framework, waits for an offer the task fits in,
+launches the task, prints its state changes and exits with its exit code.
+
+One argument is run with /bin/sh -c ("agora run -- 'echo $HOSTNAME'");
+several are run as an argv ("agora run -- sleep 10").
+
+Concurrent runs should use different --framework names: runs sharing a
+framework share its offers and its suppression.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return errors.New(`agora run needs a command: agora run [flags] -- CMD [ARGS...]`)
+			}
+			if strings.TrimSpace(args[0]) == "" {
+				return errors.New("agora run: the command must not be empty")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTask(cmd.Context(), o, args, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cpus, "cpus", "0.1", "cpus of the task, e.g. 0.5 or 500m")
+	f.StringVar(&o.mem, "mem", "32Mi", "memory of the task, e.g. 128Mi")
+	f.StringVar(&o.framework, "framework", "agora-run", "framework to register or adopt")
+	f.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the framework (default: the kubeconfig's)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.name, "name", "", "name of the Task object (default: <framework>-<random>)")
+	f.StringVar(&o.role, "role", "", "role to subscribe to if the framework is new (default *)")
+	return cmd
+}
+
+// taskInfo checks the flags and builds the task; errors say which flag is wrong.
+func (o *runOptions) taskInfo(args []string) (sdk.TaskInfo, error) {
+	res, err := sdk.ParseResources(o.cpus, o.mem)
+	if err != nil {
+		return sdk.TaskInfo{}, fmt.Errorf("agora run: %w (--cpus %q, --mem %q)", err, o.cpus, o.mem)
+	}
+	if o.framework == "" {
+		return sdk.TaskInfo{}, errors.New("agora run: --framework must not be empty")
+	}
+	ti := sdk.TaskInfo{Name: o.name, Resources: res, Command: sdk.Argv(args...)}
+	if len(args) == 1 {
+		ti.Command = sdk.Shell(args[0])
+	}
+	if ti.Name == "" {
+		ti.Name = o.framework + "-" + batch.RandomID()
+	}
+	return ti, nil
+}
+
+// runHandler launches one task on the first offer it fits in and follows it.
+type runHandler struct {
+	info     sdk.TaskInfo
+	out      io.Writer
+	launched bool
+	waiting  bool
+	final    *agorav1.Task
+}
+
+func (h *runHandler) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agorav1.Offer) {
+	if h.launched {
+		_ = d.Decline(ctx, offer, 120)
+		return
+	}
+	if !sdk.Fits(offer, h.info.Resources) {
+		if !h.waiting {
+			fmt.Fprintf(h.out, "waiting for an offer with %s (offer from %s is too small)\n", describeResources(h.info.Resources), offer.Spec.AgentName)
+			h.waiting = true
+		}
+		_ = d.Decline(ctx, offer, agorav1.DefaultRefuseSeconds)
+		return
+	}
+	if _, err := d.Accept(ctx, offer, []sdk.TaskInfo{h.info}, sdk.Refuse(120*time.Second)); err != nil {
+		if !errors.Is(err, sdk.ErrOfferGone) {
+			fmt.Fprintf(h.out, "launching on %s: %v\n", offer.Spec.AgentName, err)
+		}
+		return
+	}
+	h.launched = true
+	fmt.Fprintf(h.out, "launched task %s on %s\n", h.info.Name, offer.Spec.AgentName)
+	_ = d.Suppress(ctx) // one task: no more offers needed
+}
+
+func (h *runHandler) OfferRescinded(context.Context, *sdk.Driver, *agorav1.Offer) {}
+
+func (h *runHandler) TaskUpdate(ctx context.Context, d *sdk.Driver, t *agorav1.Task) {
+	if t.Name != h.info.Name {
+		return
+	}
+	fmt.Fprintln(h.out, stateLine(t))
+	if sdk.IsTerminal(t.Status.State) {
+		h.final = t
+		_ = d.Acknowledge(ctx, t)
+		d.Stop()
+	}
+}
+
+func runTask(ctx context.Context, o *runOptions, args []string, out io.Writer) error {
+	info, err := o.taskInfo(args)
+	if err != nil {
+		return err
+	}
+	cfg := sdk.Config{Kubeconfig: o.kubeconfig, Namespace: o.namespace, Name: o.framework}
+	if o.role != "" {
+		cfg.Roles = []string{o.role}
+	}
+	d, err := sdk.Connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// An adopted framework may be suppressed or filtered by an earlier run.
+	if err := d.Unsuppress(ctx); err != nil {
+		return err
+	}
+	if err := d.Revive(ctx); err != nil {
+		return err
+	}
+	h := &runHandler{info: info, out: out}
+	runErr := d.Run(ctx, h)
+	if h.final == nil {
+		if h.launched && ctx.Err() != nil {
+			// Interrupted: do not leave the task running (mesos-execute kills it too).
+			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := d.Kill(kctx, info.Name); err == nil {
+				fmt.Fprintf(out, "interrupted: asked for task %s to be killed\n", info.Name)
+			}
+		}
+		if runErr == nil {
+			runErr = errors.New("agora run: stopped before the task ended")
+		}
+		return runErr
+	}
+	return taskExit(h.final)
+}
+
+// taskExit maps a final task to the command's result: nil when it
+// finished, its exit code when it has one, else 1 (also for the -1 of a
+// process killed by a signal, which no shell could exit with).
+func taskExit(t *agorav1.Task) error {
+	if c := t.Status.ExitCode; c != nil && *c != 0 {
+		if *c < 0 || *c > 255 {
+			return exitCodeError{code: 1}
+		}
+		return exitCodeError{code: int(*c)}
+	}
+	if t.Status.State == agorav1.TaskFinished {
+		return nil
+	}
+	return exitCodeError{code: 1}
+}
+
+// stateLine is one line per state change: state, agent, reason, exit code, message.
+func stateLine(t *agorav1.Task) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", t.Name, t.Status.State)
+	if t.Spec.AgentName != "" {
+		fmt.Fprintf(&b, " on %s", t.Spec.AgentName)
+	}
+	if t.Status.ExitCode != nil {
+		fmt.Fprintf(&b, " exit %d", *t.Status.ExitCode)
+	}
+	if t.Status.Reason != "" {
+		fmt.Fprintf(&b, " %s", t.Status.Reason)
+	}
+	if t.Status.Message != "" {
+		fmt.Fprintf(&b, ": %s", t.Status.Message)
+	}
+	return b.String()
+}
+
+func describeResources(r agorav1.Resources) string {
+	m, err := r.Model()
+	if err != nil {
+		return "invalid resources"
+	}
+	return m.String()
+}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	b "github.com/agora-sched/agora/internal/builders"
+)
+
+// execute runs the agora command with args and returns its error and output.
+func execute(args ...string) (string, error) {
+	root := NewRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestRunArgumentErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "agora run needs a command: agora run [flags] -- CMD [ARGS...]"},
+		{[]string{"run", "--", ""}, "the command must not be empty"},
+		{[]string{"run", "--cpus", "lots", "--", "true"}, `invalid cpus "lots"`},
+		{[]string{"run", "--mem", "-1Gi", "--", "true"}, `invalid mem "-1Gi": must not be negative`},
+		{[]string{"run", "--cpus", "0", "--mem", "0", "--", "true"}, "a task needs some cpus or mem"},
+		{[]string{"run", "--framework", "", "--", "true"}, "--framework must not be empty"},
+		{[]string{"logs"}, "agora logs needs exactly one task name, got 0"},
+		{[]string{"logs", "a", "b"}, "agora logs needs exactly one task name, got 2"},
+		{[]string{"top", "--interval", "0s", "--once"}, "--interval must be positive"},
+		{[]string{"top", "extra"}, `unknown command "extra"`},
+	}
+	for _, c := range cases {
+		_, err := execute(c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("agora %s: err = %v, want it to say %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+func TestRunTaskInfo(t *testing.T) {
+	o := &runOptions{cpus: "0.5", mem: "64Mi", framework: "fw"}
+	ti, err := o.taskInfo([]string{"echo $HOME"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti.Command.Shell == nil || *ti.Command.Shell != "echo $HOME" || !strings.HasPrefix(ti.Name, "fw-") {
+		t.Errorf("one argument: %+v, want a shell command and a generated name", ti)
+	}
+	if ti.Resources.CPUs.MilliValue() != 500 || ti.Resources.Mem.Value() != 64<<20 {
+		t.Errorf("resources = %+v", ti.Resources)
+	}
+	o.name = "mine"
+	ti, _ = o.taskInfo([]string{"sleep", "10"})
+	if len(ti.Command.Argv) != 2 || ti.Command.Shell != nil || ti.Name != "mine" {
+		t.Errorf("several arguments: %+v, want an argv and the given name", ti)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestTaskExitAndStateLine(t *testing.T) {
+	task := b.Task("ns", "t1", "fw").OfferRef("o", "u", "node-1").Obj()
+	cases := []struct {
+		state  agorav1.TaskState
+		code   *int32
+		reason string
+		want   int // -1: nil error
+		line   string
+	}{
+		{agorav1.TaskFinished, ptr(int32(0)), "", -1, "t1 TASK_FINISHED on node-1 exit 0"},
+		{agorav1.TaskFailed, ptr(int32(3)), "REASON_COMMAND_EXECUTOR_FAILED", 3, "t1 TASK_FAILED on node-1 exit 3 REASON_COMMAND_EXECUTOR_FAILED"},
+		{agorav1.TaskKilled, ptr(int32(-1)), "", 1, "t1 TASK_KILLED on node-1 exit -1"},
+		{agorav1.TaskLost, nil, "REASON_AGENT_REMOVED", 1, "t1 TASK_LOST on node-1 REASON_AGENT_REMOVED"},
+	}
+	for _, c := range cases {
+		task.Status = agorav1.TaskStatus{State: c.state, ExitCode: c.code, Reason: c.reason}
+		err := taskExit(task)
+		var ec exitCodeError
+		switch {
+		case c.want < 0 && err != nil:
+			t.Errorf("%s: err = %v, want nil", c.state, err)
+		case c.want >= 0 && (!errors.As(err, &ec) || ec.code != c.want):
+			t.Errorf("%s: err = %v, want exit code %d", c.state, err, c.want)
+		}
+		if got := stateLine(task); got != c.line {
+			t.Errorf("stateLine = %q, want %q", got, c.line)
+		}
+	}
+	task.Status = agorav1.TaskStatus{State: agorav1.TaskError, Reason: "REASON_TASK_INVALID", Message: "does not fit"}
+	if got := stateLine(task); !strings.HasSuffix(got, "REASON_TASK_INVALID: does not fit") {
+		t.Errorf("stateLine = %q, want the reason and message", got)
+	}
+}
