@@ -25,7 +25,7 @@ func sdkConfig(ns, name string) sdk.Config {
 // TestFrameworks runs the batch and service frameworks side by side on one
 // master and three simulated agents, then partitions an agent.
 func TestFrameworks(t *testing.T) {
-	agents := startCluster(t, 3)
+	agents := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -116,6 +116,8 @@ func TestFrameworks(t *testing.T) {
 		if err := agents.Pause(victim); err != nil {
 			t.Fatal(err)
 		}
+		// Later tests get the agent back; its lost instance is killed as an extra.
+		defer func() { _ = agents.Resume(victim) }()
 		eventually(t, time.Minute, fmt.Sprintf("3 instances running again without %s", victim), func() bool {
 			r := running()
 			if len(r) != 3 {

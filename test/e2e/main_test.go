@@ -5,6 +5,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +28,38 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	testenv.Main(m, &env)
+	e, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env = e
+	code := m.Run()
+	if stopCluster != nil {
+		stopCluster()
+	}
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+var (
+	clusterOnce sync.Once
+	agents      *sim.Cluster
+	clusterErr  error
+	stopCluster func()
+)
+
+// cluster starts the master and three simulated agents once for all tests;
+// they run until the test binary ends.
+func cluster(t *testing.T) *sim.Cluster {
+	t.Helper()
+	clusterOnce.Do(func() { agents, stopCluster, clusterErr = startCluster(3) })
+	if clusterErr != nil {
+		t.Fatal(clusterErr)
+	}
+	return agents
 }
 
 // Timeouts short enough for a test: an agent paused for 3 s is unreachable.
@@ -34,12 +68,12 @@ const (
 	agentTimeout = 3 * time.Second
 )
 
-// startCluster runs the master and n simulated agents until the test ends.
-func startCluster(t *testing.T, n int) *sim.Cluster {
-	t.Helper()
+// startCluster runs the master and n simulated agents until stop is called.
+func startCluster(n int) (*sim.Cluster, func(), error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllers.DefaultAgentNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	mgr, err := manager.New(env.Config, manager.Options{
 		Scheme:                 testenv.Scheme(),
@@ -47,7 +81,8 @@ func startCluster(t *testing.T, n int) *sim.Cluster {
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	if _, err := controllers.New(mgr, controllers.Options{
 		AllocationInterval: 200 * time.Millisecond,
@@ -55,24 +90,26 @@ func startCluster(t *testing.T, n int) *sim.Cluster {
 		FrameworkTimeout:   10 * time.Second,
 		AgentRemovalRate:   100,
 	}); err != nil {
-		t.Fatal(err)
+		cancel()
+		return nil, nil, err
 	}
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(ctx) }()
-	agents, err := sim.Start(ctx, env.Config, sim.Options{Count: n, Namespace: controllers.DefaultAgentNamespace,
+	c, err := sim.Start(ctx, env.Config, sim.Options{Count: n, Namespace: controllers.DefaultAgentNamespace,
 		RenewInterval: agentRenew, SummaryInterval: time.Second})
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		<-mgrDone
+		return nil, nil, err
 	}
-	t.Cleanup(func() {
-		agents.Stop()
+	stop := func() {
+		c.Stop()
 		cancel()
 		if err := <-mgrDone; err != nil {
-			t.Errorf("master: %v", err)
+			fmt.Fprintln(os.Stderr, "master:", err)
 		}
-	})
-	return agents
+	}
+	return c, stop, nil
 }
 
 // eventually polls cond every 100 ms until it holds or d passes.
