@@ -4,11 +4,11 @@ package controllers
 
 // The master's permissions; `make manifests` turns these markers into
 // config/rbac/master/role.yaml. Keep them least-privilege: the master never
-// writes a Framework's spec, a Task's spec or an Agent's status.
+// writes a Framework's spec or an Agent's status; of a Task's spec it only
+// sets spec.kill when it tears a framework down (docs/design.md).
 
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;update;patch;delete
