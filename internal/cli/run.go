@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +24,7 @@ type runOptions struct {
 	kubeconfig string
 	name       string
 	role       string
+	timeout    time.Duration
 }
 
 func newRunCommand() *cobra.Command {
@@ -58,6 +61,7 @@ framework share its offers and its suppression.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.name, "name", "", "name of the Task object (default: <framework>-<random>)")
 	f.StringVar(&o.role, "role", "", "role to subscribe to if the framework is new (default *)")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up if the task has not been launched by then (0: wait for ever)")
 	return cmd
 }
 
@@ -69,6 +73,9 @@ func (o *runOptions) taskInfo(args []string) (sdk.TaskInfo, error) {
 	}
 	if o.framework == "" {
 		return sdk.TaskInfo{}, errors.New("agora run: --framework must not be empty")
+	}
+	if o.timeout < 0 {
+		return sdk.TaskInfo{}, fmt.Errorf("agora run: --timeout must not be negative, got %s", o.timeout)
 	}
 	ti := sdk.TaskInfo{Name: o.name, Resources: res, Command: sdk.Argv(args...)}
 	if len(args) == 1 {
@@ -84,13 +91,20 @@ func (o *runOptions) taskInfo(args []string) (sdk.TaskInfo, error) {
 type runHandler struct {
 	info     sdk.TaskInfo
 	out      io.Writer
+	mu       sync.Mutex // launched is read after Run, and by the timeout
 	launched bool
 	waiting  bool
 	final    *agorav1.Task
 }
 
+func (h *runHandler) isLaunched() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.launched
+}
+
 func (h *runHandler) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agorav1.Offer) {
-	if h.launched {
+	if h.isLaunched() {
 		_ = d.Decline(ctx, offer, 120)
 		return
 	}
@@ -108,7 +122,9 @@ func (h *runHandler) OfferReceived(ctx context.Context, d *sdk.Driver, offer *ag
 		}
 		return
 	}
+	h.mu.Lock()
 	h.launched = true
+	h.mu.Unlock()
 	fmt.Fprintf(h.out, "launched task %s on %s\n", h.info.Name, offer.Spec.AgentName)
 	_ = d.Suppress(ctx) // one task: no more offers needed
 }
@@ -149,17 +165,35 @@ func runTask(ctx context.Context, o *runOptions, args []string, out io.Writer) e
 		return err
 	}
 	h := &runHandler{info: info, out: out}
-	runErr := d.Run(ctx, h)
-	if h.final == nil {
-		if h.launched && ctx.Err() != nil {
-			// Interrupted: do not leave the task running (mesos-execute kills it too).
-			kctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := d.Kill(kctx, info.Name); err == nil {
-				fmt.Fprintf(out, "interrupted: asked for task %s to be killed\n", info.Name)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var timedOut atomic.Bool
+	if o.timeout > 0 {
+		// The timeout bounds the wait for an offer, not the task's run.
+		t := time.AfterFunc(o.timeout, func() {
+			if !h.isLaunched() {
+				timedOut.Store(true)
+				cancel()
 			}
-		}
-		if runErr == nil {
+		})
+		defer t.Stop()
+	}
+	runErr := d.Run(runCtx, h)
+	if h.final == nil {
+		switch {
+		case timedOut.Load() && !h.isLaunched():
+			return fmt.Errorf("agora run: no offer with %s arrived within %s", describeResources(info.Resources), o.timeout)
+		case h.isLaunched() && (ctx.Err() != nil || timedOut.Load()):
+			// Interrupted: do not leave the task running (mesos-execute kills it too).
+			kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer kcancel()
+			if err := d.Kill(kctx, info.Name); err != nil {
+				return fmt.Errorf("agora run: interrupted, and killing task %s failed: %w", info.Name, err)
+			}
+			return fmt.Errorf("agora run: interrupted; asked for task %s to be killed", info.Name)
+		case ctx.Err() != nil:
+			return errors.New("agora run: interrupted before the task was launched")
+		case runErr == nil:
 			runErr = errors.New("agora run: stopped before the task ended")
 		}
 		return runErr

@@ -32,6 +32,7 @@ func TestRunArgumentErrors(t *testing.T) {
 		{[]string{"run", "--mem", "-1Gi", "--", "true"}, `invalid mem "-1Gi": must not be negative`},
 		{[]string{"run", "--cpus", "0", "--mem", "0", "--", "true"}, "a task needs some cpus or mem"},
 		{[]string{"run", "--framework", "", "--", "true"}, "--framework must not be empty"},
+		{[]string{"run", "--timeout", "-1s", "--", "true"}, "--timeout must not be negative"},
 		{[]string{"logs"}, "agora logs needs exactly one task name, got 0"},
 		{[]string{"logs", "a", "b"}, "agora logs needs exactly one task name, got 2"},
 		{[]string{"top", "--interval", "0s", "--once"}, "--interval must be positive"},

@@ -52,6 +52,12 @@ func TestCLIRunTopLogs(t *testing.T) {
 		t.Error("agora run left its ended task behind")
 	}
 
+	// A task no agent can hold waits for an offer until --timeout.
+	out, err = agora(ctx, "run", "--kubeconfig", env.Kubeconfig, "-n", ns, "--cpus", "100", "--timeout", "2s", "--", "true")
+	if err == nil || !strings.Contains(err.Error(), "no offer with cpus:100") || !strings.Contains(out, "waiting for an offer") {
+		t.Errorf("agora run --cpus 100: err = %v, output:\n%s", err, out)
+	}
+
 	out, err = agora(ctx, "top", "--once", "--kubeconfig", env.Kubeconfig)
 	if err != nil {
 		t.Fatalf("agora top: %v\n%s", err, out)
