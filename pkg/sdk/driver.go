@@ -199,8 +199,10 @@ func (d *Driver) Framework() *agorav1.Framework {
 }
 
 // Run watches the framework's Offers and Tasks and calls h until ctx is
-// done (it returns ctx's error) or Stop is called (it returns nil). Only
-// one Run may be active at a time.
+// done (it returns ctx's error), Stop is called (it returns nil), or the
+// Framework is torn down or deleted (it returns ErrFrameworkTornDown, as
+// Mesos' driver reports a removed framework). Only one Run may be active
+// at a time.
 func (d *Driver) Run(ctx context.Context, h Handler) error {
 	d.mu.Lock()
 	if d.running {
@@ -218,8 +220,9 @@ func (d *Driver) Run(ctx context.Context, h Handler) error {
 		Scheme:            d.scheme,
 		DefaultNamespaces: map[string]cache.Config{d.cfg.Namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
-			&agorav1.Offer{}: {Field: sel},
-			&agorav1.Task{}:  {Field: sel},
+			&agorav1.Offer{}:     {Field: sel},
+			&agorav1.Task{}:      {Field: sel},
+			&agorav1.Framework{}: {Field: fields.OneTermEqualSelector("metadata.name", d.cfg.Name)},
 		},
 	})
 	if err != nil {
@@ -244,6 +247,17 @@ func (d *Driver) Run(ctx context.Context, h Handler) error {
 		AddFunc:    func(obj any) { d.onTask(obj, false) },
 		UpdateFunc: func(_, obj any) { d.onTask(obj, false) },
 		DeleteFunc: func(obj any) { d.onTask(obj, true) },
+	}); err != nil {
+		return err
+	}
+	fws, err := c.GetInformer(ctx, &agorav1.Framework{})
+	if err != nil {
+		return err
+	}
+	if _, err := fws.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.onFramework(obj, false) },
+		UpdateFunc: func(_, obj any) { d.onFramework(obj, false) },
+		DeleteFunc: func(obj any) { d.onFramework(obj, true) },
 	}); err != nil {
 		return err
 	}
@@ -272,6 +286,8 @@ func (d *Driver) Run(ctx context.Context, h Handler) error {
 				h.OfferRescinded(ctx, d, ev.offer)
 			case evTask:
 				h.TaskUpdate(ctx, d, ev.task)
+			case evTornDown:
+				return fmt.Errorf("%w: %s/%s", ErrFrameworkTornDown, d.cfg.Namespace, d.cfg.Name)
 			}
 		}
 		select {
@@ -339,6 +355,24 @@ func (d *Driver) onOffer(obj any, deleted bool) {
 	}
 }
 
+func (d *Driver) onFramework(obj any, deleted bool) {
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	fw, ok := obj.(*agorav1.Framework)
+	if !ok || fw.UID != d.fwUID {
+		return // a newer Framework of the same name is not ours
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !deleted {
+		d.fw = fw.DeepCopy()
+	}
+	if deleted || fw.DeletionTimestamp != nil || fw.Status.Phase == agorav1.FrameworkTornDown {
+		d.q.push(event{kind: evTornDown})
+	}
+}
+
 func (d *Driver) onTask(obj any, deleted bool) {
 	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
@@ -370,6 +404,7 @@ const (
 	evOffer eventKind = iota
 	evRescind
 	evTask
+	evTornDown
 )
 
 type event struct {

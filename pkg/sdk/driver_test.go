@@ -242,3 +242,24 @@ func TestRunRedeliversOutstandingOffersAfterRestart(t *testing.T) {
 		t.Errorf("Run after Stop = %v, want nil", err)
 	}
 }
+
+// TestRunEndsWhenTornDown: Run reports the framework's removal, as Mesos'
+// driver calls error("Framework has been removed").
+func TestRunEndsWhenTornDown(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t, "sdk-teardown")
+	d := connect(t, ns, "fw")
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, HandlerFuncs{}) }()
+	fw := d.Framework()
+	fw.Status.Phase = agorav1.FrameworkTornDown
+	eventually(t, "the status write", func() bool { return env.Client.Status().Update(ctx, fw) == nil })
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFrameworkTornDown) {
+			t.Errorf("Run = %v, want ErrFrameworkTornDown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the framework was torn down")
+	}
+}
