@@ -32,6 +32,7 @@ func main() {
 		o                                   controllers.Options
 		kubeconfig, metricsAddr, probeAddr  string
 		dashboardAddr, leNamespace, openRls string
+		pprofAddr                           string
 		leaderElect                         bool
 	)
 	flag.DurationVar(&o.AllocationInterval, "allocation-interval", controllers.DefaultAllocationInterval, "time between periodic allocation rounds (events also trigger rounds, batched)")
@@ -47,6 +48,7 @@ func main() {
 	flag.StringVar(&leNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the in-cluster namespace)")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of net/http/pprof's /debug/pprof (empty disables it); for profiling, e.g. by make bench-scale")
 	flag.StringVar(&dashboardAddr, "dashboard-bind-address", "", "address of the dashboard (accepted; not served yet)")
 	flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
 	lcfg := textlogger.NewConfig()
@@ -72,6 +74,7 @@ func main() {
 		Scheme:                        scheme(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "agora-master",
 		LeaderElectionNamespace:       leNamespace,
