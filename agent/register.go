@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -264,5 +263,3 @@ func (a *Agent) summaryChangedLocked() {
 	}
 }
 
-// formatRes is a short text form for messages.
-func formatRes(r resources.Resources) string { return fmt.Sprint(r) }

@@ -172,7 +172,9 @@ func (a *Agent) initialSync(context.Context) {
 	for id := range a.tasks {
 		ids = append(ids, id)
 	}
-	a.summaryChangedLocked()
+	if len(a.tasks) > 0 {
+		a.summaryChangedLocked() // registration wrote the summary without them
+	}
 	a.mu.Unlock()
 	for _, id := range ids {
 		a.queue.Add(id)

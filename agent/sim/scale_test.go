@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -25,5 +26,5 @@ func TestScaleStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	t.Logf("%d agents registered and synced in %s", n, time.Since(start))
+	t.Logf("%d agents registered and synced in %s; %d goroutines", n, time.Since(start), goruntime.NumGoroutine())
 }
