@@ -262,4 +262,3 @@ func (a *Agent) summaryChangedLocked() {
 	default:
 	}
 }
-
