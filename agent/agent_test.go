@@ -250,3 +250,29 @@ func TestLostToRunning(t *testing.T) {
 		return getLease(t, leaseNS, name).ResourceVersion != lease.ResourceVersion
 	})
 }
+
+// TestOrphanKilledAfterRestart: a task deleted while its agent was down is
+// killed by the next agent once a read confirms the object is gone.
+func TestOrphanKilledAfterRestart(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("orphan")
+	ex := sim.NewExecutor()
+	cfg := agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:2;mem:2Gi"), Executor: ex}
+	_, stop := startAgent(t, cfg)
+	tk := newTask(t, ns, "orphan", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, tk)
+	waitState(t, tk, agorav1.TaskRunning, 10*time.Second)
+	stop()
+	if err := env.Client.Delete(context.Background(), tk); err != nil {
+		t.Fatal(err)
+	}
+	if ex.Running() != 1 {
+		t.Fatalf("%d tasks running while the agent is down, want 1", ex.Running())
+	}
+	a, _ := startAgent(t, cfg)
+	eventually(t, 10*time.Second, "orphan killed", func() bool { return ex.Running() == 0 })
+	if w := a.StatusWrites(); w != 0 {
+		t.Errorf("%d status writes for a deleted task", w)
+	}
+}
