@@ -23,6 +23,7 @@ import (
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/controllers"
+	"github.com/agora-sched/agora/pkg/dashboard"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -49,7 +50,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of net/http/pprof's /debug/pprof (empty disables it); for profiling, e.g. by make bench-scale")
-	flag.StringVar(&dashboardAddr, "dashboard-bind-address", "", "address of the dashboard (accepted; not served yet)")
+	flag.StringVar(&dashboardAddr, "dashboard-bind-address", "127.0.0.1:8082", "address of the read-only web dashboard (0 or empty disables it); it shows every tenant, so keep it on localhost and use kubectl port-forward")
 	flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
 	lcfg := textlogger.NewConfig()
 	lcfg.AddFlags(flag.CommandLine)
@@ -57,7 +58,6 @@ func main() {
 	ctrl.SetLogger(textlogger.NewLogger(lcfg))
 	klog.SetLogger(ctrl.Log)
 	log := ctrl.Log.WithName("agora-master")
-	_ = dashboardAddr
 	if openRls != "" {
 		o.OpenRoles = strings.Split(openRls, ",")
 	} else {
@@ -90,6 +90,12 @@ func main() {
 	if _, err := controllers.New(mgr, o); err != nil {
 		log.Error(err, "creating the master")
 		os.Exit(1)
+	}
+	if dashboard.Enabled(dashboardAddr) {
+		if err := mgr.Add(dashboard.New(mgr.GetCache(), dashboard.Options{Addr: dashboardAddr, Log: ctrl.Log.WithName("dashboard")})); err != nil {
+			log.Error(err, "adding the dashboard")
+			os.Exit(1)
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		log.Error(err, "adding the health check")
