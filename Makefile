@@ -54,7 +54,7 @@ bench: ## Allocator micro-benchmarks (see docs/benchmarks.md).
 
 .PHONY: build
 build: ## Build the binaries into bin/.
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+	$(GO) build -o bin/ ./cmd/...
 
 .PHONY: run
 run: bins build ## Run Agora on this host: local control plane, master, agents and a demo.

@@ -35,6 +35,7 @@ type options struct {
 	renewInterval, sandboxRetention              time.Duration
 	simulate                                     int
 	memReserve, ports, attributes                string
+	resourcesFlag                                string
 	reserved                                     stringList
 	version                                      bool
 }
@@ -61,11 +62,12 @@ func main() {
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "directory of the task checkpoints; must survive agent restarts (default <work-dir>/checkpoints)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "agora", "parent cgroup of the agent's tasks, relative to each hierarchy")
 	fs.StringVar(&o.hostRoot, "host-root", "", "where the host's / is mounted when the agent runs in a container; tasks run chrooted into it")
-	fs.StringVar(&o.defaultUser, "default-user", "", "user for tasks that name none (default: the agent's own user)")
+	fs.StringVar(&o.defaultUser, "default-user", "nobody", "unprivileged user for tasks that name none (\"\" runs them as the agent's own user)")
 	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent renews its Lease")
 	fs.DurationVar(&o.sandboxRetention, "sandbox-retention", 24*time.Hour, "how long sandboxes of finished tasks are kept")
 	fs.IntVar(&o.simulate, "simulate", 0, "run this many simulated agents, named <node-name>-<i>, instead of a real one")
 	fs.StringVar(&o.memReserve, "mem-reserve", "512Mi", "memory kept back for the OS on a host that is not a Kubernetes node")
+	fs.StringVar(&o.resourcesFlag, "resources", "", "resources to offer instead of the measured ones, in Mesos' form, e.g. 'cpus:2;mem:4Gi;disk:10Gi' (kinds left out keep the measured value; on a Kubernetes node this is ignored)")
 	fs.StringVar(&o.ports, "ports", "31000-32000", "port ranges offered to tasks, e.g. 31000-32000,33000-33100")
 	fs.StringVar(&o.attributes, "attributes", "", "agent attributes in Mesos' form, e.g. rack:r1;zone:a")
 	fs.Var(&o.reserved, "reserved", "static reservation role:resources, e.g. eng:cpus:1;mem:1Gi (repeatable)")
@@ -171,6 +173,9 @@ func run(ctx context.Context, o *options) error {
 		if err != nil {
 			return err
 		}
+		if total, err = overrideResources(total, o.resourcesFlag); err != nil {
+			return err
+		}
 		setTotal(total)
 	}
 	mu.Lock()
@@ -214,4 +219,29 @@ func gcSandboxes(ctx context.Context, rt *runtime.Runtime, retention time.Durati
 			}
 		}
 	}
+}
+
+// overrideResources replaces the measured scalars with those named in
+// --resources (Mesos' agent flag of the same name), e.g. to split one host
+// between several local agents.
+func overrideResources(measured resources.Resources, flag string) (resources.Resources, error) {
+	if strings.TrimSpace(flag) == "" {
+		return measured, nil
+	}
+	given, err := resources.Parse(flag)
+	if err != nil {
+		return measured, fmt.Errorf("--resources: %w", err)
+	}
+	for _, part := range strings.Split(flag, ";") {
+		name, _, _ := strings.Cut(strings.TrimSpace(part), ":")
+		for k := resources.Kind(0); k < resources.NumScalars; k++ {
+			if name == k.String() {
+				measured.Scalars[k] = given.Scalars[k]
+			}
+		}
+		if name == "ports" {
+			measured.Ports = given.Ports
+		}
+	}
+	return measured, measured.Validate()
 }

@@ -51,10 +51,15 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of net/http/pprof's /debug/pprof (empty disables it); for profiling, e.g. by make bench-scale")
 	flag.StringVar(&dashboardAddr, "dashboard-bind-address", "127.0.0.1:8082", "address of the read-only web dashboard (0 or empty disables it); it shows every tenant, so keep it on localhost and use kubectl port-forward")
-	flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+	// controller-runtime's config package may already have registered
+	// --kubeconfig (it does so in an init function); define it only if not.
+	if flag.Lookup("kubeconfig") == nil {
+		flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, then $KUBECONFIG)")
+	}
 	lcfg := textlogger.NewConfig()
 	lcfg.AddFlags(flag.CommandLine)
 	flag.Parse()
+	kubeconfig = flag.Lookup("kubeconfig").Value.String()
 	ctrl.SetLogger(textlogger.NewLogger(lcfg))
 	klog.SetLogger(ctrl.Log)
 	log := ctrl.Log.WithName("agora-master")

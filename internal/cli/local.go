@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
@@ -20,11 +19,12 @@ import (
 )
 
 type localOptions struct {
-	agents  int
-	demo    bool
-	dataDir string
-	binDir  string
-	port    int
+	agents    int
+	demo      bool
+	dataDir   string
+	simulated bool
+	binDir    string
+	port      int
 }
 
 func newLocalCommand() *cobra.Command {
@@ -42,6 +42,7 @@ It writes a kubeconfig and stays up until Ctrl-C, then stops everything.`,
 	}
 	cmd.Flags().IntVar(&o.agents, "agents", 1, "number of agents to run on this host")
 	cmd.Flags().BoolVar(&o.demo, "demo", false, "also run two example frameworks sharing the cluster")
+	cmd.Flags().BoolVar(&o.simulated, "simulated", false, "run simulated agents (no cgroups, no root needed) instead of real ones")
 	cmd.Flags().StringVar(&o.dataDir, "data-dir", ".agora-local", "directory for the control plane's data, certificates, kubeconfig and logs")
 	cmd.Flags().StringVar(&o.binDir, "bin-dir", "", "directory with etcd, kube-apiserver and kube-controller-manager (default: build them with hack/build-bins.sh from the repository)")
 	cmd.Flags().IntVar(&o.port, "port", 0, "kube-apiserver port on 127.0.0.1 (0 picks a free one)")
@@ -74,7 +75,6 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return err
 	}
 	defer func() {
-		step("stopping...")
 		if err := cluster.Stop(); err != nil {
 			step("stopping the control plane: %v", err)
 		}
@@ -92,20 +92,25 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	if err := ensureNamespace(ctx, cs, "agora-system"); err != nil {
 		return err
 	}
-	stopComponents, err := startLocalComponents(ctx, o, cluster, binDir, step)
+	comps, err := startLocalComponents(ctx, o, cluster, dataDir, step)
 	if err != nil {
 		return err
 	}
-	defer stopComponents()
+	defer func() { step("stopping..."); comps.stop(step) }()
+	if err := waitLocalReady(ctx, cluster.RESTConfig(), o, step); err != nil {
+		return err
+	}
 
 	kubectl := filepath.Join(binDir, "kubectl")
-	fmt.Fprintf(out, "\nAgora is ready.\n\n  export KUBECONFIG=%s\n  %s get crd\n  %s get agora -A\n  %s explain task.spec.resources\n\nPress Ctrl-C to stop.\n",
-		cluster.Kubeconfig(), kubectl, kubectl, kubectl)
+	fmt.Fprintf(out, "\nAgora is ready: %d agent(s)%s.\n\n  export KUBECONFIG=%s\n  %s get crd\n  %s get agora -A\n  %s explain task.spec.resources\n  bin/agora top\n\nPress Ctrl-C to stop.\n",
+		o.agents, demoNote(o.demo), cluster.Kubeconfig(), kubectl, kubectl, kubectl)
 	select {
 	case <-ctx.Done():
 		return nil
 	case <-cluster.Done():
 		return errors.New("the control plane stopped unexpectedly; see the logs under " + filepath.Join(dataDir, "logs"))
+	case err := <-comps.watch():
+		return err
 	}
 }
 
@@ -150,15 +155,9 @@ func (p prefixedWriter) Write(b []byte) (int, error) {
 
 func prefixWriter(w io.Writer, prefix string) io.Writer { return prefixedWriter{w: w, prefix: prefix} }
 
-// startLocalComponents starts the master, agents and demo frameworks; it is
-// filled in as those components land.
-func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.Cluster, binDir string, step func(string, ...any)) (stop func(), err error) {
-	_ = ctx
-	_ = c
-	_ = binDir
-	_ = time.Second
-	if o.agents > 0 || o.demo {
-		step("note: the master, agents and demo are not part of this build yet")
+func demoNote(demo bool) string {
+	if demo {
+		return " and the demo frameworks web and analytics in namespace demo"
 	}
-	return func() {}, nil
+	return ""
 }
