@@ -55,6 +55,7 @@ type Summary struct {
 	Total             Res `json:"total"`     // over all agents
 	Allocated         Res `json:"allocated"` // as the agents report it
 	OutstandingOffers int `json:"outstandingOffers"`
+	AnsweredOffers    int `json:"answeredOffers"` // answered, not settled yet
 	ActiveTasks       int `json:"activeTasks"`
 }
 
@@ -104,13 +105,16 @@ type AgentView struct {
 	Version       string `json:"version"`
 }
 
-// OfferGroup is the outstanding (unanswered) offers of one framework.
+// OfferGroup is the outstanding (unanswered) offers of one framework, and
+// how many of its answered offers the master has not settled yet (a
+// growing number means the master lags behind).
 type OfferGroup struct {
 	Framework string    `json:"framework"` // namespace/name
 	Count     int       `json:"count"`
 	Resources Res       `json:"resources"`
 	Agents    int       `json:"agents"`
 	Oldest    time.Time `json:"oldest"`
+	Answered  int       `json:"answered"`
 }
 
 // TaskView counts tasks and lists the most recently changed ones.
@@ -219,19 +223,25 @@ func (d *Dashboard) snapshot(ctx context.Context, now time.Time) (*State, error)
 	groupRes := map[string]resources.Resources{}
 	for i := range offers.Items {
 		o := &offers.Items[i]
-		if !outstanding(o) {
+		// An Offer with no status.phase is outstanding until it is answered.
+		if o.Status.Phase != "" && o.Status.Phase != agorav1.OfferOutstanding {
 			continue
 		}
 		key := o.Namespace + "/" + o.Spec.FrameworkName
 		g := groups[key]
 		if g == nil {
-			g = &OfferGroup{Framework: key, Oldest: o.CreationTimestamp.Time}
+			g = &OfferGroup{Framework: key}
 			groups[key], groupAgents[key] = g, map[string]bool{}
+		}
+		if o.Spec.Answer != nil {
+			g.Answered++
+			s.Summary.AnsweredOffers++
+			continue
 		}
 		g.Count++
 		groupAgents[key][o.Spec.AgentName] = true
 		groupRes[key] = groupRes[key].Add(o.Spec.Resources.MustModel())
-		if o.CreationTimestamp.Time.Before(g.Oldest) {
+		if g.Oldest.IsZero() || o.CreationTimestamp.Time.Before(g.Oldest) {
 			g.Oldest = o.CreationTimestamp.Time
 		}
 		if f := byKey[key]; f != nil {
@@ -287,12 +297,6 @@ func (d *Dashboard) snapshot(ctx context.Context, now time.Time) (*State, error)
 			Reason: t.Status.Reason, Message: t.Status.Message, ExitCode: t.Status.ExitCode, Updated: r.at})
 	}
 	return s, nil
-}
-
-// outstanding: created by the master, not yet answered, settled, rescinded
-// or expired (an Offer with no status.phase is outstanding).
-func outstanding(o *agorav1.Offer) bool {
-	return (o.Status.Phase == "" || o.Status.Phase == agorav1.OfferOutstanding) && o.Spec.Answer == nil
 }
 
 // lastChange is the latest time the task's status records.

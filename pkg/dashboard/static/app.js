@@ -77,7 +77,7 @@ function renderSummary(s) {
     ["CPUs", cpus(t.allocated.cpus) + " / " + cpus(t.total.cpus), "allocated / total"],
     ["Memory", mem(t.allocated.mem) + " / " + mem(t.total.mem), "allocated / total"],
     ["Active tasks", t.activeTasks, "of " + s.tasks.total],
-    ["Offers", t.outstandingOffers, "outstanding"],
+    ["Offers", t.outstandingOffers, t.answeredOffers ? t.answeredOffers + " answered, not settled" : "outstanding"],
   ];
   document.getElementById("summary").replaceChildren(...tiles.map(([k, v, sub]) =>
     el("div", { class: "tile" }, el("div", { class: "k" }, k), el("div", { class: "v" }, v), el("div", { class: "k" }, sub))));
@@ -117,7 +117,8 @@ function renderAgents(s) {
 function renderOffers(s) {
   fill("offers", s.offers.map((o) => el("tr", {}, el("td", {}, o.framework), el("td", { class: "num" }, o.count),
     el("td", { class: "num" }, o.agents), el("td", { class: "num" }, cpus(o.resources.cpus)),
-    el("td", { class: "num" }, mem(o.resources.mem)), el("td", {}, ago(o.oldest)))), "no outstanding offers", 6);
+    el("td", { class: "num" }, mem(o.resources.mem)), el("td", {}, o.count ? ago(o.oldest) : "-"),
+    el("td", { class: "num" }, o.answered))), "no outstanding offers", 7);
   fill("roles", s.roles.map((r) => el("tr", {}, el("td", {}, r.role), el("td", { class: "num" }, r.weight),
     el("td", { class: "num" }, pct(r.share)), el("td", { class: "num" }, r.frameworks))), "no ResourceRoles (every role weighs 1)", 4);
 }
