@@ -34,6 +34,8 @@ func main() {
 		kubeconfig, metricsAddr, probeAddr  string
 		dashboardAddr, leNamespace, openRls string
 		pprofAddr                           string
+		qps                                 float64
+		burst                               int
 		leaderElect                         bool
 	)
 	flag.DurationVar(&o.AllocationInterval, "allocation-interval", controllers.DefaultAllocationInterval, "time between periodic allocation rounds (events also trigger rounds, batched)")
@@ -45,6 +47,10 @@ func main() {
 	flag.StringVar(&o.AgentNamespace, "agent-namespace", controllers.DefaultAgentNamespace, "namespace of the agents' heartbeat Leases")
 	flag.IntVar(&o.Workers, "writers", controllers.DefaultWorkers, "concurrent API writes (offers, binds, settles)")
 	flag.StringVar(&openRls, "open-roles", "*", "comma-separated roles every namespace may use unless their ResourceRole restricts them")
+	// client-go's default of 20 requests/s would throttle the master long
+	// before the apiserver (700-1000 writes/s here) is the bottleneck.
+	flag.Float64Var(&qps, "kube-api-qps", 500, "requests per second the master may send to the apiserver")
+	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests above --kube-api-qps")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader; only the leader allocates")
 	flag.StringVar(&leNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the in-cluster namespace)")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
@@ -74,6 +80,7 @@ func main() {
 		log.Error(err, "loading the kubeconfig")
 		os.Exit(1)
 	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
 	renew, lease, retry := 10*time.Second, 15*time.Second, 2*time.Second
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        scheme(),
