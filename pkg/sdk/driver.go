@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -125,6 +126,12 @@ func Connect(ctx context.Context, cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	scheme := Scheme()
+	if cfg.RESTConfig.QPS == 0 && cfg.RESTConfig.RateLimiter == nil {
+		// A framework launching many tasks per offer would otherwise be held
+		// to client-go's default of a few requests per second.
+		cfg.RESTConfig = rest.CopyConfig(cfg.RESTConfig)
+		cfg.RESTConfig.QPS, cfg.RESTConfig.Burst = 100, 200
+	}
 	c, err := client.New(cfg.RESTConfig, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, fmt.Errorf("sdk: creating client: %w", err)
