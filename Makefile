@@ -46,6 +46,20 @@ bins: ## Build the control-plane binaries if missing (the first time takes 10-15
 test: generate manifests fmt vet bins ## Run all tests (envtest against a real apiserver, real cgroups).
 	KUBEBUILDER_ASSETS="$$(hack/build-bins.sh $(K8S_BINS))" $(GO) test $(TEST_FLAGS) -count=1 $(TEST_PKGS)
 
+# test-e2e: a real single-node Kubernetes on this host (hack/localnode; root,
+# Debian's containerd, runc and CNI plugins), the kustomize install, tasks,
+# and the agent and master pods deleted under them. See docs/e2e.md.
+E2E_DATA_DIR ?= bin/e2e-node
+E2E_OVERLAY ?= overlay
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end test on a real single-node Kubernetes (root; see docs/e2e.md).
+	hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet >/dev/null
+	cd hack/localnode && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/bin/localnode .
+	$(GO) test -c -o bin/e2e-node.test ./test/e2e-node/
+	bin/localnode run --data-dir $(E2E_DATA_DIR) -- env AGORA_E2E_OVERLAY=$(CURDIR)/test/e2e-node/$(E2E_OVERLAY) \
+		bin/e2e-node.test -test.v -test.count=1 -test.timeout=15m
+
 .PHONY: bench
 bench: ## Allocator micro-benchmarks (see docs/benchmarks.md).
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/allocator/
@@ -58,7 +72,7 @@ build: ## Build the binaries into bin/.
 
 .PHONY: run
 run: bins build ## Run Agora on this host: local control plane, master, agents and a demo.
-	bin/agora local --demo
+	bin/agora local --agents 3 --demo $(RUN_FLAGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).
