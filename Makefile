@@ -50,14 +50,13 @@ test: generate manifests fmt vet bins ## Run all tests (envtest against a real a
 # Debian's containerd, runc and CNI plugins), the kustomize install, tasks,
 # and the agent and master pods deleted under them. See docs/e2e.md.
 E2E_DATA_DIR ?= bin/e2e-node
-E2E_OVERLAY ?= overlay
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end test on a real single-node Kubernetes (root; see docs/e2e.md).
 	hack/build-bins.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet >/dev/null
 	cd hack/localnode && CGO_ENABLED=0 $(GO) build -o $(CURDIR)/bin/localnode .
 	$(GO) test -c -o bin/e2e-node.test ./test/e2e-node/
-	bin/localnode run --data-dir $(E2E_DATA_DIR) -- env AGORA_E2E_OVERLAY=$(CURDIR)/test/e2e-node/$(E2E_OVERLAY) \
+	bin/localnode run --data-dir $(E2E_DATA_DIR) -- env AGORA_E2E_OVERLAY=$(CURDIR)/test/e2e-node/overlay \
 		bin/e2e-node.test -test.v -test.count=1 -test.timeout=15m
 
 .PHONY: bench
