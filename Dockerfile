@@ -8,6 +8,8 @@ COPY api/ api/
 COPY agent/ agent/
 COPY cmd/ cmd/
 COPY controllers/ controllers/
+COPY examples/ examples/
+COPY config/ config/
 COPY internal/ internal/
 COPY pkg/ pkg/
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
@@ -16,5 +18,5 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/ ./cmd/...
 # Deployment runs it as user 65532; the agent runs as root (it manages cgroups
 # and runs tasks in the host's root filesystem).
 FROM gcr.io/distroless/static-debian12
-COPY --from=build /out/agora-master /out/agora-agent /out/agora /
+COPY --from=build /out/ /
 ENTRYPOINT ["/agora-master"]

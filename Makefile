@@ -88,8 +88,11 @@ uninstall: ## Remove the CRDs.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: ## Deploy Agora (config/default) to the cluster of the current kubeconfig.
-	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+deploy: ## Deploy Agora (config/default) with image $(IMG) to the cluster of the current kubeconfig.
+	dir=config/.deploy-$$$$; mkdir -p "$$dir"; trap 'rm -rf "$$dir"' EXIT; \
+	printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../default\nimages:\n- name: agora:dev\n  newName: %s\n  newTag: %s\n' \
+	  "$(word 1,$(subst :, ,$(IMG)))" "$(or $(word 2,$(subst :, ,$(IMG))),latest)" > "$$dir/kustomization.yaml"; \
+	$(KUSTOMIZE) build "$$dir" | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove Agora from the cluster.

@@ -37,6 +37,8 @@ type OfferAnswer struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.answer) || (has(self.answer) && self.answer == oldSelf.answer)",message="an offer is answered exactly once: spec.answer cannot be changed or removed"
 // +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName && self.agentName == oldSelf.agentName && self.role == oldSelf.role",message="an offer's framework, agent and role are immutable"
 // +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="an offer's resources are immutable"
+// +kubebuilder:validation:XValidation:rule="self.expiresAt == oldSelf.expiresAt",message="an offer's expiresAt is immutable: only the master decides when an offer expires"
+// +kubebuilder:validation:XValidation:rule="has(self.hostname) == has(oldSelf.hostname) && (!has(self.hostname) || self.hostname == oldSelf.hostname) && has(self.attributes) == has(oldSelf.attributes) && (!has(self.attributes) || self.attributes == oldSelf.attributes)",message="an offer's hostname and attributes are immutable"
 type OfferSpec struct {
 	// FrameworkName is the Framework (in this namespace) the offer is for.
 	// +kubebuilder:validation:MinLength=1

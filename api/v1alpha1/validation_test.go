@@ -119,6 +119,12 @@ var invalidCases = []invalidCase{
 	}, wantMsg: "an offer is answered exactly once"},
 	{name: "offer resources changed", obj: withOffer(func(*agorav1.Offer) {}), update: func(o client.Object) { o.(*agorav1.Offer).Spec.Resources.CPUs = b.Q("64") }, wantMsg: "an offer's resources are immutable"},
 	{name: "offer agent changed", obj: withOffer(func(*agorav1.Offer) {}), update: func(o client.Object) { o.(*agorav1.Offer).Spec.AgentName = "node-9" }, wantMsg: "an offer's framework, agent and role are immutable"},
+	{name: "offer expiry extended", obj: withOffer(func(*agorav1.Offer) {}), update: func(o client.Object) {
+		o.(*agorav1.Offer).Spec.ExpiresAt = metav1.NewTime(time.Now().Add(24 * time.Hour).Truncate(time.Second))
+	}, wantMsg: "an offer's expiresAt is immutable"},
+	{name: "offer attributes changed", obj: withOffer(func(*agorav1.Offer) {}), update: func(o client.Object) {
+		o.(*agorav1.Offer).Spec.Attributes = []agorav1.Attribute{{Name: "gpu", Text: ptr("yes")}}
+	}, wantMsg: "an offer's hostname and attributes are immutable"},
 	{name: "answer to a rescinded offer", obj: withOffer(func(o *agorav1.Offer) { o.Status.Phase = agorav1.OfferRescinded }), update: func(o client.Object) {
 		o.(*agorav1.Offer).Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferAccept}
 	}, wantMsg: "this offer was already rescinded or expired"},
