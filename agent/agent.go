@@ -58,6 +58,10 @@ type Config struct {
 	Clients *Clients
 	// Log receives the agent's logs (default: discarded).
 	Log logr.Logger
+	// LogEndpoint and LogCertSHA256 describe the agent's log server (see
+	// LogServer); the agent writes them into a Task's status together with
+	// its sandbox, in the RUNNING write. Empty: no log server.
+	LogEndpoint, LogCertSHA256 string
 }
 
 // Agent is one node's agent: it registers, heartbeats, admits the Tasks bound

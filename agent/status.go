@@ -166,6 +166,7 @@ func healthWrite(t *task) *statusWrite {
 // resourceVersion the decision was made on: a write based on a stale view
 // fails with a conflict instead of overwriting what someone else wrote.
 func (a *Agent) patch(ctx context.Context, w *statusWrite) (*agorav1.Task, error) {
+	a.addLogEndpoint(w.status)
 	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": w.preRV},
 		"status":   w.status,

@@ -283,6 +283,22 @@ type TaskStatus struct {
 	// Sandbox is the task's directory on the agent's node (stdout, stderr).
 	// +optional
 	Sandbox string `json:"sandbox,omitempty"`
+
+	// LogEndpoint is the agent's log server ("https://host:port"), written
+	// by the agent with the sandbox: `agora logs` reads the task's stdout
+	// and stderr from there (GET /logs/<namespace>/<name>/<stdout|stderr>).
+	// Empty when the agent serves no logs.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^https://[^/?#\s]+$`
+	LogEndpoint string `json:"logEndpoint,omitempty"`
+
+	// LogCertSHA256 is the SHA-256 fingerprint (lowercase hex) of the log
+	// server's TLS certificate, written with LogEndpoint: clients pin it, so
+	// a self-signed certificate is verified without a CA.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	LogCertSHA256 string `json:"logCertSHA256,omitempty"`
 }
 
 // +kubebuilder:object:root=true

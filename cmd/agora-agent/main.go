@@ -17,7 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -38,6 +40,9 @@ type options struct {
 	resourcesFlag                                string
 	reserved                                     stringList
 	version                                      bool
+	// The log server (agora logs from other hosts).
+	logBindAddress, logAdvertiseHost string
+	logTLSCertFile, logTLSKeyFile    string
 }
 
 // stringList is a repeatable string flag.
@@ -71,6 +76,10 @@ func main() {
 	fs.StringVar(&o.ports, "ports", "31000-32000", "port ranges offered to tasks, e.g. 31000-32000,33000-33100")
 	fs.StringVar(&o.attributes, "attributes", "", "agent attributes in Mesos' form, e.g. rack:r1;zone:a")
 	fs.Var(&o.reserved, "reserved", "static reservation role:resources, e.g. eng:cpus:1;mem:1Gi (repeatable)")
+	fs.StringVar(&o.logBindAddress, "log-bind-address", agent.DefaultLogBindAddress, "host:port of the HTTPS server that serves task logs to `agora logs` (\"\" disables it; agents sharing a host need distinct ports)")
+	fs.StringVar(&o.logAdvertiseHost, "log-advertise-address", "", "host (name or IP) clients use to reach the log server, recorded in Task status.logEndpoint (default: --hostname if set, else the node's InternalIP, else the bind host or this machine's hostname)")
+	fs.StringVar(&o.logTLSCertFile, "log-tls-cert-file", "", "serving certificate of the log server (default: a self-signed one kept in <work-dir>/.log-server; clients pin its fingerprint from Task status.logCertSHA256)")
+	fs.StringVar(&o.logTLSKeyFile, "log-tls-key-file", "", "private key of --log-tls-cert-file")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
@@ -184,13 +193,30 @@ func run(ctx context.Context, o *options) error {
 	if err := agent.CheckReserved(total, reserved); err != nil {
 		return err
 	}
-	a, err := agent.New(agent.Config{
+	var logs *agent.LogServer
+	if o.logBindAddress != "" {
+		if logs, err = newLogServer(ctx, o, clients, rt, isNode, log); err != nil {
+			return err
+		}
+	}
+	cfg := agent.Config{
 		Name: o.nodeName, Namespace: o.namespace, Hostname: o.hostname, Total: total, Reserved: reserved,
 		Attributes: attrs, CgroupVersion: ex.CgroupVersion(), Version: agent.Version,
 		RenewInterval: o.renewInterval, Workers: 4, Executor: ex, Clients: clients, Log: log,
-	})
+	}
+	if logs != nil {
+		cfg.LogEndpoint, cfg.LogCertSHA256 = logs.Endpoint(), logs.CertSHA256()
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		return err
+	}
+	if logs != nil {
+		go func() {
+			if err := logs.Serve(ctx, a); err != nil {
+				log.Error(err, "log server stopped")
+			}
+		}()
 	}
 	mu.Lock()
 	ag = a
@@ -201,6 +227,35 @@ func run(ctx context.Context, o *options) error {
 
 	go gcSandboxes(ctx, rt, o.sandboxRetention, log.Info)
 	return a.Run(ctx)
+}
+
+// newLogServer starts listening for `agora logs`; the host clients reach
+// it at is --log-advertise-address, else --hostname, else the Kubernetes
+// node's InternalIP, else what agent.LogServerConfig picks.
+func newLogServer(ctx context.Context, o *options, clients *agent.Clients, rt *runtime.Runtime, isNode bool, log klog.Logger) (*agent.LogServer, error) {
+	host := o.logAdvertiseHost
+	if host == "" {
+		host = o.hostname
+	}
+	if host == "" && isNode {
+		if node, err := clients.Kube.CoreV1().Nodes().Get(ctx, o.nodeName, metav1.GetOptions{}); err == nil {
+			for _, addr := range node.Status.Addresses {
+				if addr.Type == corev1.NodeInternalIP {
+					host = addr.Address
+					break
+				}
+			}
+		}
+	}
+	s, err := agent.NewLogServer(agent.LogServerConfig{
+		BindAddress: o.logBindAddress, AdvertiseHost: host,
+		CertFile: o.logTLSCertFile, KeyFile: o.logTLSKeyFile, CertDir: filepath.Join(o.workDir, ".log-server"), // no node name starts with a dot
+		Sandbox: rt.SandboxDir, Kube: clients.Kube, Log: log.WithName("logs"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--log-bind-address: %w", err)
+	}
+	return s, nil
 }
 
 // gcSandboxes removes old sandboxes of forgotten tasks, hourly.
