@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/agora-sched/agora/examples/service"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
@@ -38,6 +41,9 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	// The SDK's informers log through controller-runtime; send that to klog
+	// (stderr) instead of a "logger was never set" warning.
+	ctrllog.SetLogger(klog.NewKlogr())
 	if flag.NArg() == 0 || o.Instances < 0 {
 		flag.Usage()
 		os.Exit(2)
