@@ -66,7 +66,8 @@ func (l limits) resources() *cgroups.Resources {
 // Both the agent and the supervisor use it, the latter rebuilt from the
 // checkpointed paths.
 type cgroup interface {
-	// Paths maps controller to directory (v2: the single key "").
+	// Paths maps controller to directory (v2: the single key ""; v1 named
+	// hierarchies under their "name=X" key).
 	Paths() map[string]string
 	// Create makes the directories and applies the limits.
 	Create(l limits) error
@@ -92,6 +93,10 @@ func newCgroup(l *Layout, rel string) cgroup {
 		if m, ok := l.Controllers[c]; ok {
 			dirs[c] = filepath.Join(m, rel)
 		}
+	}
+	// Named hierarchies: membership only, like the optional controllers.
+	for n, m := range l.Named {
+		dirs[n] = filepath.Join(m, rel)
 	}
 	return &v1Cgroup{dirs: dirs}
 }

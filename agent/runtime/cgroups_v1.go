@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -14,7 +15,8 @@ import (
 )
 
 // v1Cgroup is a cgroup in each v1 hierarchy (cpu and cpuacct may or may
-// not share a mount; each controller just has its own directory).
+// not share a mount; each controller just has its own directory). Named
+// hierarchies are in dirs too, under "name=X" keys.
 type v1Cgroup struct {
 	dirs map[string]string
 }
@@ -23,13 +25,29 @@ func (c *v1Cgroup) Paths() map[string]string { return c.dirs }
 
 func (c *v1Cgroup) Create(l limits) error {
 	res := l.resources()
-	m, err := fs.NewManager(&cgroups.Cgroup{Resources: res}, c.dirs)
+	// The library knows controllers (and only name=systemd of the named
+	// hierarchies, whose errors it ignores): named hierarchies are plain
+	// directories, created here.
+	ctrlDirs := map[string]string{}
+	for k, d := range c.dirs {
+		if isNamedHierarchy(k) {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				_ = c.Destroy()
+				return fmt.Errorf("create cgroup in %s hierarchy: %w", k, err)
+			}
+			continue
+		}
+		ctrlDirs[k] = d
+	}
+	m, err := fs.NewManager(&cgroups.Cgroup{Resources: res}, ctrlDirs)
 	if err != nil {
+		_ = c.Destroy()
 		return err
 	}
 	// Apply(-1) creates the directories without moving any process: the
 	// task joins through the shim.
 	if err := m.Apply(-1); err != nil {
+		_ = c.Destroy()
 		return fmt.Errorf("create cgroup: %w", err)
 	}
 	// Forbid swap beyond the hard limit where swap is accounted, so the
@@ -126,6 +144,10 @@ func (c *v1Cgroup) Destroy() error {
 	}
 	return errors.Join(errs...)
 }
+
+// isNamedHierarchy reports whether a dirs key is a named hierarchy
+// ("name=systemd") rather than a controller.
+func isNamedHierarchy(key string) bool { return strings.HasPrefix(key, "name=") }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

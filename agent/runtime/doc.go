@@ -33,6 +33,13 @@
 //	<cgroup mount>/<root>/<agent>/task/<task>        the task's cgroup
 //	<cgroup mount>/<root>/<agent>/supervisor/<task>  its supervisor's
 //
+// On cgroup v1 these exist in every mounted hierarchy: the controllers the
+// runtime limits, the others it finds mounted (cpuset, devices, blkio...)
+// and the named ones (name=systemd...), the latter two for membership only.
+// No supervisor or task may stay in the agent container's cgroup of any
+// hierarchy: the kubelet kills whatever it finds in any hierarchy of a
+// deleted pod's cgroup.
+//
 // # Running in a DaemonSet
 //
 // The agent needs the host's view of processes and cgroups: hostPID (pids

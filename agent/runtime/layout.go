@@ -19,7 +19,8 @@ const cgroupfsRoot = "/sys/fs/cgroup"
 // optional ones are joined, when mounted, only for membership: a task or
 // supervisor left in the agent container's cgroup of any hierarchy would be
 // counted (and killed, or block removal) with that container; devices is
-// the one runc enumerates a container's processes through.
+// the one runc enumerates a container's processes through. Named
+// hierarchies (Layout.Named) are joined for membership too.
 var (
 	v1Required = []string{"cpu", "cpuacct", "memory", "pids", "freezer"}
 	v1Optional = []string{"devices", "cpuset", "blkio", "perf_event", "net_cls", "net_prio", "hugetlb", "rdma", "misc"}
@@ -37,9 +38,17 @@ type Layout struct {
 	// Controllers maps controller name to its mount point. On v2 it holds
 	// the controllers listed in the root's cgroup.controllers.
 	Controllers map[string]string
-	// MountRoots maps v1 controllers whose mount shows a sub-tree (a
-	// container without cgroup namespace) to that sub-tree's root.
+	// MountRoots maps v1 controllers (and named hierarchies) whose mount
+	// shows a sub-tree (a container without cgroup namespace) to that
+	// sub-tree's root.
 	MountRoots map[string]string
+	// Named maps the v1 named hierarchies (mounted with name=X and no
+	// controller, such as name=systemd) to their mount points, keyed
+	// "name=X" as /proc/<pid>/cgroup shows them. They carry no limits, but
+	// a process left in the agent container's cgroup of one is found (and
+	// killed) with that container, so supervisors and tasks get their own
+	// cgroups there too. Empty on v2.
+	Named map[string]string
 }
 
 func (l *Layout) String() string {
@@ -55,6 +64,12 @@ func (l *Layout) String() string {
 	for _, c := range l.controllerNames() {
 		fmt.Fprintf(&b, " %s=%s", c, l.Controllers[c])
 		if r := l.MountRoots[c]; r != "" {
+			fmt.Fprintf(&b, "(root %s)", r)
+		}
+	}
+	for _, n := range sortedKeys(l.Named) {
+		fmt.Fprintf(&b, " %s=%s", n, l.Named[n])
+		if r := l.MountRoots[n]; r != "" {
 			fmt.Fprintf(&b, "(root %s)", r)
 		}
 	}
@@ -76,10 +91,12 @@ func (l *Layout) checkHostView() error {
 	return nil
 }
 
-func (l *Layout) controllerNames() []string {
-	names := make([]string, 0, len(l.Controllers))
-	for c := range l.Controllers {
-		names = append(names, c)
+func (l *Layout) controllerNames() []string { return sortedKeys(l.Controllers) }
+
+func sortedKeys(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
 	}
 	sort.Strings(names)
 	return names
@@ -103,7 +120,7 @@ func DetectLayout() (*Layout, error) {
 
 // parseLayout is DetectLayout with its inputs injected, for tests.
 func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*Layout, error) {
-	l := &Layout{Controllers: map[string]string{}, MountRoots: map[string]string{}}
+	l := &Layout{Controllers: map[string]string{}, MountRoots: map[string]string{}, Named: map[string]string{}}
 	known := map[string]bool{}
 	for _, c := range []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
 		"blkio", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"} {
@@ -132,20 +149,32 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 				l.Unified = mnt
 			}
 		case "cgroup":
-			for _, opt := range strings.Split(superOpts, ",") {
-				if !known[opt] {
-					continue
-				}
-				// A controller mounted twice (bind mounts) keeps the one
+			opts := strings.Split(superOpts, ",")
+			record := func(m map[string]string, key string) {
+				// A hierarchy mounted twice (bind mounts) keeps the mount
 				// under /sys/fs/cgroup, else the first.
-				if prev, ok := l.Controllers[opt]; ok && strings.HasPrefix(prev, cgroupfsRoot+"/") {
-					continue
+				if prev, ok := m[key]; ok && strings.HasPrefix(prev, cgroupfsRoot+"/") {
+					return
 				}
-				l.Controllers[opt] = mnt
+				m[key] = mnt
 				if root != "/" {
-					l.MountRoots[opt] = root
+					l.MountRoots[key] = root
 				} else {
-					delete(l.MountRoots, opt)
+					delete(l.MountRoots, key)
+				}
+			}
+			hasController := false
+			for _, opt := range opts {
+				if known[opt] {
+					hasController = true
+					record(l.Controllers, opt)
+				}
+			}
+			// A name= hierarchy that also holds a controller is already
+			// handled through the controller's directory.
+			for _, opt := range opts {
+				if strings.HasPrefix(opt, "name=") && len(opt) > len("name=") && !hasController {
+					record(l.Named, opt)
 				}
 			}
 		}
@@ -159,6 +188,7 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 			return nil, fmt.Errorf("cgroup v2: %w", err)
 		}
 		l.Controllers = map[string]string{}
+		l.Named = map[string]string{}
 		for c := range l.MountRoots {
 			if c != "" {
 				delete(l.MountRoots, c)

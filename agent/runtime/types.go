@@ -149,7 +149,8 @@ type TaskInfo struct {
 	PID       int
 	StartedAt time.Time
 	Sandbox   string
-	// Cgroups maps controller to cgroup directory ("" for the v2 hierarchy).
+	// Cgroups maps controller to cgroup directory ("" for the v2 hierarchy;
+	// v1 named hierarchies under "name=X", e.g. "name=systemd").
 	Cgroups map[string]string
 }
 
