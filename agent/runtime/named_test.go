@@ -90,11 +90,7 @@ func namedTestEnv(t *testing.T) *testEnv {
 		}
 		// Registered after TempDir and before the env's cgroup cleanup:
 		// unmounted once the test's cgroups are gone, before the dir is.
-		t.Cleanup(func() {
-			if err := unix.Unmount(mnt, 0); err != nil {
-				t.Errorf("unmount %s: %v", mnt, err)
-			}
-		})
+		t.Cleanup(func() { unmountHierarchy(t, mnt, "name=agoratest") })
 		if l, err = DetectLayout(); err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +99,42 @@ func namedTestEnv(t *testing.T) *testEnv {
 		}
 	}
 	return newTestEnvWithLayout(t, l)
+}
+
+// unmountHierarchy unmounts a named hierarchy the test mounted and makes
+// sure the kernel dropped it. The kernel frees an unmounted hierarchy in
+// the background, but keeps it if it still had cgroups when unmounted,
+// even ones just removed and not yet freed: it is then mounted again and
+// unmounted once more.
+func unmountHierarchy(t *testing.T, mnt, name string) {
+	gone := func() bool {
+		for range 100 {
+			b, _ := os.ReadFile("/proc/self/cgroup")
+			if !strings.Contains(string(b), ":"+name+":") {
+				return true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	}
+	for i := 0; ; i++ {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			t.Errorf("unmount %s: %v", mnt, err)
+			return
+		}
+		if gone() {
+			return
+		}
+		if i == 3 {
+			t.Errorf("cgroup hierarchy %s still exists after unmounting it", name)
+			return
+		}
+		if err := unix.Mount("cgroup", mnt, "cgroup", 0, "none,"+name); err != nil {
+			t.Errorf("mount %s again to release it: %v", name, err)
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // TestNamedHierarchies: on v1 the supervisor and the task are in their own
