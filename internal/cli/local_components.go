@@ -87,7 +87,8 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 			lo, hi := 31000+(i-1)*1000/o.agents, 31000+i*1000/o.agents-1
 			if err := start(dirs.name, "agora-agent", "--kubeconfig", kc, "--node-name", dirs.name,
 				"--work-dir", dirs.work, "--checkpoint-dir", dirs.checkpoints, "--default-user", "nobody",
-				"--resources", share, "--ports", fmt.Sprintf("%d-%d", lo, hi), "--attributes", "host:"+dirs.name); err != nil {
+				"--resources", share, "--ports", fmt.Sprintf("%d-%d", lo, hi), "--attributes", "host:"+dirs.name,
+				"--log-bind-address", fmt.Sprintf("127.0.0.1:%d", 10250+i)); err != nil {
 				return fail(err)
 			}
 			lc.agents = append(lc.agents, dirs)
