@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/install"
+	"github.com/agora-sched/agora/pkg/localcluster"
+	"github.com/agora-sched/agora/pkg/sdk"
+)
+
+const agentNamespace = "agora-system"
+
+// runOnce starts a fresh control plane in dir, runs the Agora phase and
+// then the references on the same apiserver.
+func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result, error) {
+	bins, err := localcluster.EnsureBins(ctx, root, os.Stderr, localcluster.DefaultBins...)
+	if err != nil {
+		return nil, err
+	}
+	logDir := filepath.Join(dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	cl, err := localcluster.Start(ctx, localcluster.Options{BinDir: bins, DataDir: filepath.Join(dir, "cluster"),
+		WithScheduler: true, Log: os.Stderr})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = cl.Stop()
+		if !c.keep {
+			_ = os.RemoveAll(filepath.Join(dir, "cluster", "etcd"))
+		}
+	}()
+	cfg := cl.RESTConfig()
+	cfg.QPS = -1 // no client-side limit: the apiserver is what is measured
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	scheme := sdk.Scheme()
+	_ = corev1.AddToScheme(scheme)
+	cc, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := install.CRDs(ctx, cfg); err != nil {
+		return nil, err
+	}
+	nss := []string{agentNamespace, "bench-ceiling", "bench-pods"}
+	for i := range c.frameworks {
+		nss = append(nss, fmt.Sprintf("bench-fw-%d", i))
+	}
+	for _, ns := range nss {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+	}
+
+	r := newResult()
+	if err := agoraPhase(ctx, c, cfg, cs, cl.Kubeconfig(), binDir, dir, r); err != nil {
+		return nil, err
+	}
+	if c.skipRefs {
+		return r, nil
+	}
+	logf("ceiling: raw creates with %d goroutines, %s each", c.concurrency, c.ceilingFor)
+	for _, cr := range measureCeiling(ctx, cs, cc, "bench-ceiling", c.concurrency, c.ceilingFor) {
+		if cr.err != nil {
+			r.notes = append(r.notes, fmt.Sprintf("ceiling %s: some creates failed: %v", cr.kind, cr.err))
+		}
+		r.set("ceiling."+cr.kind, cr.rate())
+	}
+	pods := c.refPods
+	if pods == 0 {
+		perNode := int(min(8000/c.cpu.MilliValue(), (16<<30)/c.mem.Value(), 110))
+		pods = min(c.tasks, c.agents*perNode/2)
+	}
+	logf("kube-scheduler: %d fake nodes, %d pods", c.agents, pods)
+	sr := measureScheduler(ctx, cs, c.agents, pods, c.concurrency, c.cpu, c.mem, c.leaseRenew)
+	if sr.err != nil {
+		r.notes = append(r.notes, "kube-scheduler reference: "+sr.err.Error())
+	}
+	r.set("sched.pods", float64(sr.bound))
+	r.set("sched.bound_per_s", sr.rate())
+	r.set("sched.c2b_p50_ms", ms(sr.createdToBound.pct(50)))
+	r.set("sched.c2b_p99_ms", ms(sr.createdToBound.pct(99)))
+	if sr.bound > 0 {
+		r.set("sched.writes_per_pod", sr.writes.total()/float64(sr.bound))
+	}
+	r.derive()
+	return r, nil
+}
+
+// agoraPhase runs the agents, the master and the frameworks until every
+// task finished (or the timeout), and records what it measured in r.
+func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.Interface, kubeconfig, binDir, dir string, r *result) error {
+	logDir := filepath.Join(dir, "logs")
+	logf("starting %d simulated agents", c.agents)
+	agentsStart := time.Now()
+	agents, err := startChild("agents", filepath.Join(binDir, "agora-agent"), []string{
+		"--kubeconfig", kubeconfig, "--node-name", "sim", "--namespace", agentNamespace,
+		"--simulate", strconv.Itoa(c.agents), "--renew-interval", c.leaseRenew.String(),
+	}, nil, logDir)
+	if err != nil {
+		return err
+	}
+	defer agents.stop(30 * time.Second)
+	if err := waitAgents(ctx, cs, c.agents, agents); err != nil {
+		return err
+	}
+	r.set("agents.start_s", time.Since(agentsStart).Seconds())
+	if st, err := readProc(agents.pid()); err == nil {
+		r.set("agents.rss_kib_per_agent", float64(st.rssBytes)/1024/float64(c.agents))
+	}
+
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+
+	// KUBECONFIG rather than --kubeconfig: the master then loads its config
+	// as it does in a cluster, without client-side rate limiting.
+	master, err := startChild("master", filepath.Join(binDir, "agora-master"), []string{
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--dashboard-bind-address", "0",
+		"--pprof-bind-address", pprofAddr,
+		"--allocation-interval", c.allocInterval.String(), "--agent-timeout", max(40*time.Second, 4*c.leaseRenew).String(),
+	}, []string{"KUBECONFIG=" + kubeconfig}, logDir)
+	if err != nil {
+		return err
+	}
+	defer master.stop(30 * time.Second)
+	if err := waitHTTP(ctx, "http://"+pprofAddr+"/debug/pprof/", master); err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fwsP atomic.Pointer[frameworks] // set once the frameworks run
+	obs := newObserver(c.tasks, func() bool { f := fwsP.Load(); return f != nil && f.queued() })
+	if err := obs.start(runCtx, cfg); err != nil {
+		return err
+	}
+	sampler := &writeSampler{}
+	go sampler.run(runCtx, cs, 2*time.Second)
+	before, err := scrapeWrites(ctx, cs)
+	if err != nil {
+		return err
+	}
+	m0, err := readProc(master.pid())
+	if err != nil {
+		return err
+	}
+	procs := controlPlanePids(filepath.Join(dir, "cluster"))
+	procs["agora-master"], procs["agora-agent (sim)"], procs["bench (frameworks, observer)"] = master.pid(), agents.pid(), os.Getpid()
+	cpu0 := cpuOf(procs)
+	lat0 := scrapeLatency(ctx, cs)
+	logf("agora: %d frameworks launching %d tasks of %s cpus, %s mem, %s each", c.frameworks, c.tasks, c.taskCPUs, c.taskMem, c.taskDuration)
+	t0 := time.Now()
+	fws, err := startFrameworks(runCtx, cfg, c.frameworks, c.tasks, c.concurrency, agorav1.Resources{CPUs: &c.cpu, Mem: &c.mem}, c.taskDuration, c.ack)
+	if err != nil {
+		return err
+	}
+	fwsP.Store(fws)
+	defer fws.stop()
+	profDone := make(chan string, 1)
+	go func() { profDone <- profileMaster(runCtx, pprofAddr, c.profileFor, binDir, dir) }()
+
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	deadline := time.After(c.timeout)
+wait:
+	for {
+		select {
+		case <-obs.allFinished:
+			break wait
+		case <-deadline:
+			r.notes = append(r.notes, fmt.Sprintf("the Agora phase timed out after %s", c.timeout))
+			break wait
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-master.done:
+			return fmt.Errorf("agora-master exited: %v (log: %s)", master.err, master.log)
+		case <-agents.done:
+			return fmt.Errorf("agora-agent exited: %v (log: %s)", agents.err, agents.log)
+		case <-progress.C:
+			k := obs.counts()
+			logf("agora: %s: %d bound, %d running seen, %d finished", time.Since(t0).Round(time.Second), k.bound, k.running, k.finished)
+		}
+	}
+	tEnd := time.Now()
+	after, err := scrapeWrites(ctx, cs)
+	if err != nil {
+		return err
+	}
+	m1, err := readProc(master.pid())
+	if err != nil {
+		return err
+	}
+	if st, err := readProc(agents.pid()); err == nil {
+		r.set("agents.peak_rss_kib_per_agent", float64(st.hwmBytes)/1024/float64(c.agents))
+	}
+	saveHeap(ctx, pprofAddr, dir)
+	r.serverLatency = scrapeLatency(ctx, cs).summary(lat0)
+	cpu1 := cpuOf(procs)
+	for name, v := range cpu1 {
+		r.set("cpu."+name, (v-cpu0[name])/tEnd.Sub(t0).Seconds())
+	}
+	k := obs.counts()
+	cancel()
+	r.profileTop = <-profDone
+
+	r.set("agora.finished", float64(k.finished))
+	r.set("agora.elapsed_s", tEnd.Sub(t0).Seconds())
+	if !k.lastBound.IsZero() {
+		r.set("agora.bound_per_s", float64(k.bound)/k.lastBound.Sub(t0).Seconds())
+	}
+	if !k.lastEnded.IsZero() {
+		r.set("agora.completed_per_s", float64(k.finished)/k.lastEnded.Sub(t0).Seconds())
+	}
+	r.set("agora.c2b_p50_ms", ms(obs.createdToBound.pct(50)))
+	r.set("agora.c2b_p99_ms", ms(obs.createdToBound.pct(99)))
+	r.set("agora.c2r_p50_ms", ms(obs.createdToRunning.pct(50)))
+	r.set("agora.c2r_p99_ms", ms(obs.createdToRunning.pct(99)))
+	r.set("agora.offer_p50_ms", ms(obs.offerLatency.pct(50)))
+	r.set("agora.offer_p99_ms", ms(obs.offerLatency.pct(99)))
+	r.set("agora.offer_to_task_p50_ms", ms(obs.offerToTask.pct(50)))
+	r.set("agora.offer_to_task_p99_ms", ms(obs.offerToTask.pct(99)))
+	r.set("agora.offer_samples", float64(obs.offerLatency.count()))
+	r.set("agora.offer_unmatched", float64(k.unmatched))
+	r.set("agora.offers", float64(k.offers))
+	r.set("agora.relaunched", float64(fws.sum(func(f *benchFramework) int64 { return f.relaunch.Load() })))
+	r.set("agora.client_errors", float64(fws.sum(func(f *benchFramework) int64 { return f.failures.Load() })))
+	for st, n := range k.byState {
+		if st != agorav1.TaskFinished {
+			r.notes = append(r.notes, fmt.Sprintf("%d tasks ended %s", n, st))
+		}
+	}
+
+	for _, s := range k.samples {
+		r.notes = append(r.notes, "e.g. "+s)
+	}
+	w := after.sub(before)
+	r.writes = w.split()
+	r.set("writes.total", w.total())
+	r.set("writes.per_s", w.total()/tEnd.Sub(t0).Seconds())
+	if k.finished > 0 {
+		r.set("writes.per_task", w.total()/float64(k.finished))
+	}
+	if lc := fws.lastCreate(); !lc.IsZero() {
+		if a, b, ok := sampler.window(t0, lc); ok {
+			r.set("writes.per_s_queued", b.w.sub(a.w).total()/b.at.Sub(a.at).Seconds())
+		} else {
+			r.notes = append(r.notes, "tasks were queued for less than two write samples (2 s apart): no queued write rate")
+		}
+	}
+	r.set("master.cpu_s", m1.cpuSeconds-m0.cpuSeconds)
+	r.set("master.cpu_cores", (m1.cpuSeconds-m0.cpuSeconds)/tEnd.Sub(t0).Seconds())
+	r.set("master.peak_rss_mib", mib(m1.hwmBytes))
+	r.set("master.rss_mib", mib(m1.rssBytes))
+	return nil
+}
+
+// waitAgents waits until n Agent objects exist: agora-agent registers
+// every agent and syncs its Task watch before it says it runs.
+func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) error {
+	rc := cs.CoreV1().RESTClient()
+	return wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if !ch.alive() {
+			return false, fmt.Errorf("agora-agent exited: %v (log: %s)", ch.err, ch.log)
+		}
+		var l agorav1.AgentList
+		err := rc.Get().AbsPath("/apis", agorav1.GroupVersion.Group, agorav1.GroupVersion.Version, "agents").
+			Param("resourceVersion", "0").Do(ctx).Into(&l)
+		if err != nil {
+			return false, nil
+		}
+		return len(l.Items) >= n, nil
+	})
+}
+
+func waitHTTP(ctx context.Context, url string, ch *child) error {
+	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		if !ch.alive() {
+			return false, fmt.Errorf("%s exited: %v (log: %s)", ch.name, ch.err, ch.log)
+		}
+		resp, err := http.Get(url)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// profileMaster takes a CPU profile of the master a few seconds into the
+// phase (past the first offers) and returns `go tool pprof -top` of it.
+func profileMaster(ctx context.Context, addr string, d time.Duration, binDir, dir string) string {
+	if d <= 0 {
+		return ""
+	}
+	select {
+	case <-ctx.Done():
+		return ""
+	case <-time.After(3 * time.Second):
+	}
+	path := filepath.Join(dir, "master.cpu.pprof")
+	if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path); err != nil {
+		return "profile: " + err.Error()
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", filepath.Join(binDir, "agora-master"), path).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func saveHeap(ctx context.Context, addr, dir string) {
+	_ = fetch(ctx, "http://"+addr+"/debug/pprof/heap", filepath.Join(dir, "master.heap.pprof"))
+}
+
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
