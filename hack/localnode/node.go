@@ -540,6 +540,8 @@ func Teardown(n *Node, o *Options) error {
 			logf("removing %s (created by this run)", p)
 			if p == o.AgentWorkDir {
 				_ = os.Remove(filepath.Join(p, "checkpoints"))
+				// The agent's log server keeps its self-signed certificate here.
+				note("remove .log-server", os.RemoveAll(filepath.Join(p, ".log-server")))
 				note("remove "+p, os.Remove(p))
 				continue
 			}
