@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -134,6 +135,7 @@ func (s *LogServer) Serve(ctx context.Context, a *Agent) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          stdlog.New(logrWriter{s.cfg.Log}, "", 0),
 	}
 	done := make(chan struct{})
 	go func() {
@@ -150,6 +152,15 @@ func (s *LogServer) Serve(ctx context.Context, a *Agent) error {
 		return nil
 	}
 	return err
+}
+
+// logrWriter sends the HTTP server's own messages (TLS handshake errors,
+// say) to the agent's log.
+type logrWriter struct{ log logr.Logger }
+
+func (w logrWriter) Write(p []byte) (int, error) {
+	w.log.V(1).Info(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // addLogEndpoint adds the log server to a status write that records the
@@ -267,7 +278,7 @@ func (s *LogServer) serveLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	if tail >= 0 {
-		off, err := tailOffset(f, tail)
+		off, err := TailOffset(f, tail)
 		if err == nil {
 			_, err = f.Seek(off, io.SeekStart)
 		}
@@ -380,9 +391,9 @@ func logQuery(r *http.Request) (follow bool, tail int, err error) {
 	return follow, tail, nil
 }
 
-// tailOffset is where the last n lines of f begin (a last line without a
+// TailOffset is where the last n lines of f begin (a last line without a
 // newline counts as a line).
-func tailOffset(f *os.File, n int) (int64, error) {
+func TailOffset(f *os.File, n int) (int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, err

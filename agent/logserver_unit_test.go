@@ -28,7 +28,7 @@ func TestTailOffset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		off, err := tailOffset(f, c.n)
+		off, err := TailOffset(f, c.n)
 		f.Close()
 		if err != nil || c.content[off:] != c.want {
 			t.Errorf("tail %d of %q = %q (%v), want %q", c.n, c.content, c.content[off:], err, c.want)
