@@ -76,7 +76,7 @@ func main() {
 	fs.StringVar(&o.ports, "ports", "31000-32000", "port ranges offered to tasks, e.g. 31000-32000,33000-33100")
 	fs.StringVar(&o.attributes, "attributes", "", "agent attributes in Mesos' form, e.g. rack:r1;zone:a")
 	fs.Var(&o.reserved, "reserved", "static reservation role:resources, e.g. eng:cpus:1;mem:1Gi (repeatable)")
-	fs.StringVar(&o.logBindAddress, "log-bind-address", agent.DefaultLogBindAddress, "host:port of the HTTPS server that serves task logs to `agora logs` (\"\" disables it; agents sharing a host need distinct ports)")
+	fs.StringVar(&o.logBindAddress, "log-bind-address", agent.DefaultLogBindAddress, "host:port of the HTTPS server that serves task logs to agora logs (\"\" disables it; agents sharing a host need distinct ports)")
 	fs.StringVar(&o.logAdvertiseHost, "log-advertise-address", "", "host (name or IP) clients use to reach the log server, recorded in Task status.logEndpoint (default: --hostname if set, else the node's InternalIP, else the bind host or this machine's hostname)")
 	fs.StringVar(&o.logTLSCertFile, "log-tls-cert-file", "", "serving certificate of the log server (default: a self-signed one kept in <work-dir>/.log-server; clients pin its fingerprint from Task status.logCertSHA256)")
 	fs.StringVar(&o.logTLSKeyFile, "log-tls-key-file", "", "private key of --log-tls-cert-file")
