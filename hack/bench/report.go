@@ -70,6 +70,7 @@ var rows = []row{
 	{"agora.client_errors", "Agora: framework client errors", "%.0f"},
 	{"writes.total", "apiserver writes during the phase", "%.0f"},
 	{"writes.per_task", "apiserver writes per finished task (all)", "%.2f"},
+	{"writes.per_task_no_leases", "apiserver writes per finished task, Leases left out", "%.2f"},
 	{"writes.per_s", "apiserver writes per s (whole phase)", "%.0f"},
 	{"writes.per_s_queued", "apiserver writes per s while tasks queued", "%.0f"},
 	{"master.cpu_s", "master CPU seconds (phase)", "%.1f"},
@@ -128,6 +129,16 @@ func printResult(w io.Writer, c *config, title string, r *result) {
 	if len(cpus) > 0 {
 		slices.Sort(cpus)
 		fmt.Fprintf(w, "\nCPU cores used during the Agora phase (of %d): %s\n", runtime.NumCPU(), strings.Join(cpus, ", "))
+	}
+	cpus = cpus[:0]
+	for k, v := range r.m {
+		if name, ok := strings.CutPrefix(k, "schedcpu."); ok {
+			cpus = append(cpus, fmt.Sprintf("%s %.2f", name, v))
+		}
+	}
+	if len(cpus) > 0 {
+		slices.Sort(cpus)
+		fmt.Fprintf(w, "CPU cores used during the kube-scheduler reference: %s\n", strings.Join(cpus, ", "))
 	}
 	if r.serverLatency != "" {
 		fmt.Fprintf(w, "\napiserver mean latency during the Agora phase: %s\n", r.serverLatency)

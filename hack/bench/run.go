@@ -97,7 +97,12 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 		pods = min(c.tasks, c.agents*perNode/2)
 	}
 	logf("kube-scheduler: %d fake nodes, %d pods", c.agents, pods)
+	procs := controlPlanePids(filepath.Join(dir, "cluster"))
+	cpu0, t0 := cpuOf(procs), time.Now()
 	sr := measureScheduler(ctx, cs, c.agents, pods, c.concurrency, c.cpu, c.mem, c.leaseRenew)
+	for name, v := range cpuOf(procs) {
+		r.set("schedcpu."+name, (v-cpu0[name])/time.Since(t0).Seconds())
+	}
 	if sr.err != nil {
 		r.notes = append(r.notes, "kube-scheduler reference: "+sr.err.Error())
 	}
@@ -139,13 +144,11 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 		return err
 	}
 
-	// KUBECONFIG rather than --kubeconfig: the master then loads its config
-	// as it does in a cluster, without client-side rate limiting.
 	master, err := startChild("master", filepath.Join(binDir, "agora-master"), []string{
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--dashboard-bind-address", "0",
+		"--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--dashboard-bind-address", "0",
 		"--pprof-bind-address", pprofAddr,
 		"--allocation-interval", c.allocInterval.String(), "--agent-timeout", max(40*time.Second, 4*c.leaseRenew).String(),
-	}, []string{"KUBECONFIG=" + kubeconfig}, logDir)
+	}, nil, logDir)
 	if err != nil {
 		return err
 	}
@@ -266,6 +269,7 @@ wait:
 	r.set("writes.per_s", w.total()/tEnd.Sub(t0).Seconds())
 	if k.finished > 0 {
 		r.set("writes.per_task", w.total()/float64(k.finished))
+		r.set("writes.per_task_no_leases", (w.total()-w["leases"])/float64(k.finished))
 	}
 	if lc := fws.lastCreate(); !lc.IsZero() {
 		if a, b, ok := sampler.window(t0, lc); ok {
