@@ -92,7 +92,7 @@ func (r *Runtime) startHealth(t *task) {
 				failures = 0
 				if healthy == nil || !*healthy {
 					healthy = ptr(true)
-					r.events.push(Event{Type: EventHealth, TaskID: t.id, Time: time.Now(), Healthy: true})
+					r.events.Push(Event{Type: EventHealth, TaskID: t.id, Time: time.Now(), Healthy: true})
 				}
 				continue
 			}
@@ -104,7 +104,7 @@ func (r *Runtime) startHealth(t *task) {
 			failures++
 			if healthy == nil || *healthy {
 				healthy = ptr(false)
-				r.events.push(Event{Type: EventHealth, TaskID: t.id, Time: time.Now(), Healthy: false, Message: err.Error()})
+				r.events.Push(Event{Type: EventHealth, TaskID: t.id, Time: time.Now(), Healthy: false, Message: err.Error()})
 			}
 			if failures >= h.ConsecutiveFailures {
 				r.cfg.Logf("task %s: %d consecutive failed health checks, killing: %v", t.id, failures, err)

@@ -130,7 +130,7 @@ func (r *Runtime) Launch(ctx context.Context, spec TaskSpec) (*TaskInfo, error) 
 	r.tasks[spec.ID] = t
 	r.mu.Unlock()
 	info := &TaskInfo{ID: spec.ID, PID: t.pid, StartedAt: t.startedAt, Sandbox: l.Sandbox, Cgroups: l.Cgroup}
-	r.events.push(Event{Type: EventRunning, TaskID: spec.ID, Time: time.Now(), PID: t.pid, StartedAt: t.startedAt})
+	r.events.Push(Event{Type: EventRunning, TaskID: spec.ID, Time: time.Now(), PID: t.pid, StartedAt: t.startedAt})
 	r.startHealth(t)
 	// The supervisor is our child until we die: its exit is how we learn
 	// that the task ended. Waiting on a pidfd through the netpoller costs

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agora-sched/agora/internal/queue"
 )
 
 // DefaultKillGracePeriod is Mesos' default kill grace period.
@@ -60,7 +62,7 @@ type Runtime struct {
 	cgroupParent string // relative to each hierarchy
 	sandboxDir   string
 	ckptDir      string
-	events       *eventQueue
+	events       *queue.Unbounded[Event]
 
 	mu        sync.Mutex
 	tasks     map[string]*task
@@ -151,7 +153,7 @@ func New(cfg Config) (*Runtime, error) {
 		cgroupParent: filepath.Join(cfg.CgroupRoot, cfg.AgentName),
 		sandboxDir:   filepath.Join(cfg.WorkDir, cfg.AgentName),
 		ckptDir:      filepath.Join(cfg.CheckpointDir, cfg.AgentName),
-		events:       newEventQueue(),
+		events:       queue.New[Event](),
 		tasks:        map[string]*task{},
 		launching:    map[string]bool{},
 		stop:         make(chan struct{}),
@@ -169,7 +171,7 @@ func New(cfg Config) (*Runtime, error) {
 func (r *Runtime) Layout() *Layout { return r.layout }
 
 // Events delivers task state changes. It is closed by Close.
-func (r *Runtime) Events() <-chan Event { return r.events.out }
+func (r *Runtime) Events() <-chan Event { return r.events.C() }
 
 // SandboxDir returns the sandbox directory a task has (or would have).
 func (r *Runtime) SandboxDir(id string) (string, error) {
@@ -195,7 +197,7 @@ func (r *Runtime) Close() {
 		}
 	}
 	r.mu.Unlock()
-	r.events.close()
+	r.events.Close()
 }
 
 func (r *Runtime) lookup(id string) (*task, error) {
@@ -249,7 +251,7 @@ func (r *Runtime) finish(t *task) {
 	}
 	r.mu.Unlock()
 	close(t.done)
-	r.events.push(ev)
+	r.events.Push(ev)
 }
 
 // Forget removes a finished task's checkpoint and cgroups, after the agent
