@@ -53,7 +53,7 @@ func newEngine(ctx context.Context, m *Master) *engine {
 		clock:         m.opts.Clock,
 		log:           m.log,
 		ctx:           ctx,
-		alloc:         allocator.New(allocator.Options{Seed: m.opts.Seed}),
+		alloc:         allocator.New(allocator.Options{Seed: m.opts.Seed, ExcludedFromShares: m.opts.ExcludedFromShares}),
 		agents:        map[string]*agentState{},
 		frameworks:    map[string]*fwState{},
 		offers:        map[string]*offerState{},

@@ -12,6 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/agora-sched/agora/pkg/resources"
 )
 
 // Options configure the master. Zero values take the defaults below.
@@ -42,6 +44,9 @@ type Options struct {
 	Workers int
 	// Clock drives every timeout; tests inject a fake clock.
 	Clock clock.WithTicker
+	// ExcludedFromShares are resource kinds left out of dominant shares
+	// (Mesos' --fair_sharing_excluded_resource_names).
+	ExcludedFromShares resources.KindSet
 	// Seed of the allocator's agent shuffle.
 	Seed int64
 	// Hooks are test points; nil hooks do nothing.

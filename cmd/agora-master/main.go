@@ -24,6 +24,7 @@ import (
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/controllers"
 	"github.com/agora-sched/agora/pkg/dashboard"
+	"github.com/agora-sched/agora/pkg/resources"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 )
@@ -33,7 +34,7 @@ func main() {
 		o                                   controllers.Options
 		kubeconfig, metricsAddr, probeAddr  string
 		dashboardAddr, leNamespace, openRls string
-		pprofAddr                           string
+		pprofAddr, excluded                 string
 		qps                                 float64
 		burst                               int
 		leaderElect                         bool
@@ -49,6 +50,7 @@ func main() {
 	flag.StringVar(&openRls, "open-roles", "*", "comma-separated roles every namespace may use unless their ResourceRole restricts them")
 	// client-go's default of 20 requests/s would throttle the master long
 	// before the apiserver (700-1000 writes/s here) is the bottleneck.
+	flag.StringVar(&excluded, "fair-sharing-excluded-resource-names", "", "comma-separated resources left out of DRF dominant shares (Mesos' flag of the same name), e.g. disk when agents offer their whole disk and no task asks for it")
 	flag.Float64Var(&qps, "kube-api-qps", 500, "requests per second the master may send to the apiserver")
 	flag.IntVar(&burst, "kube-api-burst", 1000, "burst of requests above --kube-api-qps")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader; only the leader allocates")
@@ -69,10 +71,16 @@ func main() {
 	ctrl.SetLogger(textlogger.NewLogger(lcfg))
 	klog.SetLogger(ctrl.Log)
 	log := ctrl.Log.WithName("agora-master")
+	var err error
 	if openRls != "" {
 		o.OpenRoles = strings.Split(openRls, ",")
 	} else {
 		o.OpenRoles = []string{}
+	}
+
+	if o.ExcludedFromShares, err = parseKinds(excluded); err != nil {
+		log.Error(err, "bad --fair-sharing-excluded-resource-names")
+		os.Exit(2)
 	}
 
 	cfg, err := restConfig(kubeconfig)
@@ -145,4 +153,20 @@ func scheme() *k8sruntime.Scheme {
 		panic(err)
 	}
 	return s
+}
+
+// parseKinds reads a comma-separated list of scalar resource names.
+func parseKinds(list string) (resources.KindSet, error) {
+	var set resources.KindSet
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		k, err := resources.ParseKind(name)
+		if err != nil {
+			return 0, err
+		}
+		set |= resources.KindsOf(k)
+	}
+	return set, nil
 }

@@ -51,6 +51,11 @@ type Options struct {
 	// ExcludeGPUsFromShares leaves GPUs out of dominant-share computations,
 	// so that a GPU framework is not starved of CPUs for holding scarce GPUs.
 	ExcludeGPUsFromShares bool
+	// ExcludedFromShares are further kinds left out of dominant shares
+	// (Mesos' --fair_sharing_excluded_resource_names), e.g. disk that every
+	// offer carries whole but no task asks for: counted, it makes whichever
+	// framework holds a few outstanding offers look rich.
+	ExcludedFromShares resources.KindSet
 }
 
 // AgentInfo describes an agent.

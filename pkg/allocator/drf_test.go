@@ -330,3 +330,37 @@ func isErr(err, target error) bool {
 	var e *Error
 	return errors.As(err, &e) && errors.Is(err, target)
 }
+
+// TestExcludedFromShares is the master-failover case: a new leader finds
+// three agents half free at once. Every offer carries the agent's whole
+// disk, which no task asks for; counted, two offers give batch a disk
+// share of 2/3 and the third agent goes to svc although batch runs
+// nothing. Excluded (Mesos' --fair_sharing_excluded_resource_names),
+// batch, the poorer framework in cpus and mem, is offered all three.
+func TestExcludedFromShares(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		excluded resources.KindSet
+		want     map[string]int
+	}{
+		{"disk counted", 0, map[string]int{"batch": 2, "svc": 1}},
+		{"disk excluded", resources.KindsOf(resources.Disk), map[string]int{"batch": 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := New(Options{Seed: 1, ExcludedFromShares: tc.excluded})
+			must(t, a.AddFramework(FrameworkInfo{ID: "svc"}))
+			must(t, a.AddFramework(FrameworkInfo{ID: "batch"}))
+			for i := range 3 {
+				name := fmt.Sprintf("a%d", i)
+				must(t, a.AddAgent(AgentInfo{Name: name, Total: mustParse("cpus:1;mem:1Gi;disk:100Gi")}))
+				must(t, a.AddAllocation("svc", DefaultRole, name, mustParse("cpus:0.5;mem:400Mi")))
+			}
+			if got := countBy(a.Allocate(t0)); fmtAny(got) != fmtAny(tc.want) {
+				t.Errorf("offers per framework %v, want %v", got, tc.want)
+			}
+			if err := checkBooks(a); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -9,6 +9,8 @@
 // Resources values without copying.
 package resources
 
+import "fmt"
+
 // Kind names one scalar resource.
 type Kind int
 
@@ -30,6 +32,16 @@ func (k Kind) String() string {
 		return kindNames[k]
 	}
 	return "kind(" + itoa(int64(k)) + ")"
+}
+
+// ParseKind returns the scalar kind named by its Mesos name.
+func ParseKind(name string) (Kind, error) {
+	for k, n := range kindNames {
+		if n == name {
+			return Kind(k), nil
+		}
+	}
+	return -1, fmt.Errorf("resources: unknown scalar resource %q (want one of cpus, mem, disk, gpus)", name)
 }
 
 // Units for building values in code.
