@@ -84,7 +84,7 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 	o.remaining, _ = o.remaining.Subtract(t.res)
 	o.nLaunched++
 	o.pendingBinds++
-	t.bound, t.binding, t.accounted, t.role = true, true, true, o.role
+	t.bound, t.binding, t.accounted, t.onOffer, t.role = true, true, true, true, o.role
 	now := metav1.NewTime(e.clock.Now())
 	var after func()
 	if h := e.opts.Hooks.AfterBind; h != nil {
@@ -146,7 +146,7 @@ func (e *engine) unbook(t *taskState, o *offerState) {
 	if !t.accounted {
 		return
 	}
-	t.accounted = false
+	t.accounted, t.onOffer = false, false
 	if o != nil && o.uid == t.offerUID && o.holdsAlloc() {
 		o.remaining = o.remaining.Add(t.res)
 		o.nLaunched--

@@ -31,6 +31,7 @@ type offerState struct {
 	agent, role   string
 	res           resources.Resources
 	remaining     resources.Resources // held in the allocator beyond the bound tasks
+	ended         resources.Resources // of tasks bound on it that ended before it settled
 	stage         offerStage
 	obj           *agorav1.Offer // latest version seen (base for conditioned writes)
 	expiresAt     time.Time
@@ -60,6 +61,7 @@ type taskState struct {
 	bound         bool // bindTime set, or a bind write in flight
 	binding       bool // bind write in flight
 	accounted     bool // its resources are booked in the allocator as a task
+	onOffer       bool // booked out of its offer's resources (bound on it)
 	state         agorav1.TaskState
 	finalising    bool      // a master-sourced state write in flight
 	terminalSeen  time.Time // when the master saw it end (retention)

@@ -14,7 +14,7 @@ import (
 // flight, and a new one takes over: no task is lost, nothing is bound
 // twice, every offer settles once, no agent is over-committed.
 func TestMasterKilled(t *testing.T) {
-	for _, point := range []string{"after-bind", "before-settle", "mid-allocation", "standby-takes-over"} {
+	for _, point := range []string{"after-bind", "after-bind-task-ends", "before-settle", "mid-allocation", "standby-takes-over"} {
 		t.Run(point, func(t *testing.T) { masterKilledAt(t, point) })
 	}
 }
@@ -28,7 +28,7 @@ func masterKilledAt(t *testing.T, point string) {
 	kill := func() { once.Do(func() { m1.cancel(); close(killed) }) }
 	var hooks controllers.Hooks
 	switch point {
-	case "after-bind", "standby-takes-over":
+	case "after-bind", "after-bind-task-ends", "standby-takes-over":
 		hooks.AfterBind = func(string, string) { kill() }
 	case "before-settle":
 		hooks.BeforeSettle = func(string, string) { kill() }
@@ -49,13 +49,20 @@ func masterKilledAt(t *testing.T, point string) {
 		m2 = h.master(masterOpts{name: "m2", leaderElect: true})
 	}
 
+	// after-bind-task-ends: the task bound before the kill runs and ends
+	// while no master watches; its offer must still settle with it.
+	ends := point == "after-bind-task-ends"
+	taskDur := "1h"
+	if ends {
+		taskDur = "100ms"
+	}
 	var tasks []string
 	if point != "mid-allocation" {
 		o := h.waitOffers("f", 1)[0]
 		for i := range 3 {
 			name := fmt.Sprintf("t%d", i)
 			tasks = append(tasks, name)
-			h.create(h.task(name, "f", &o, "1", "1Gi", dur("1h")))
+			h.create(h.task(name, "f", &o, "1", "1Gi", dur(taskDur)))
 		}
 		if point == "before-settle" {
 			if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
@@ -68,6 +75,9 @@ func masterKilledAt(t *testing.T, point string) {
 			t.Fatal("the kill point was never reached")
 		}
 		<-m1.done
+		if ends {
+			h.waitTask("t0", stateIs(agorav1.TaskFinished))
+		}
 		if point != "before-settle" {
 			if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
 				t.Fatal(err)
@@ -80,6 +90,9 @@ func masterKilledAt(t *testing.T, point string) {
 		if o2.Status.TasksLaunched != 3 {
 			t.Errorf("offer settled with %d tasks launched, want 3", o2.Status.TasksLaunched)
 		}
+		if used := o2.Status.Used.CPUs.MilliValue(); used != 3000 {
+			t.Errorf("offer settled with %d millicpus used, want 3000", used)
+		}
 	} else {
 		select {
 		case <-killed:
@@ -90,8 +103,16 @@ func masterKilledAt(t *testing.T, point string) {
 		m2 = h.master(masterOpts{name: "m2"})
 	}
 	_ = m2
+	want := agorav1.TaskRunning
+	if ends {
+		want = agorav1.TaskFinished
+	}
+	held := 0
 	for _, n := range tasks {
-		h.waitTask(n, stateIs(agorav1.TaskRunning))
+		h.waitTask(n, stateIs(want))
+		if !ends {
+			held++
+		}
 	}
 	// The new master keeps offering what is left, once.
 	h.advance(2 * time.Second)
@@ -100,7 +121,7 @@ func masterKilledAt(t *testing.T, point string) {
 	for _, o := range offers {
 		cpus += o.Spec.Resources.CPUs.MilliValue()
 	}
-	if want := int64(16000 - 1000*len(tasks)); cpus != want {
+	if want := int64(16000 - 1000*held); cpus != want {
 		t.Errorf("outstanding offers hold %d millicpus, want %d", cpus, want)
 	}
 	// Launch more on the new master.

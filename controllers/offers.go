@@ -79,6 +79,7 @@ func (e *engine) makeOffer(d allocator.Offer) {
 		expiresAt: now.Add(e.opts.OfferTimeout),
 	}
 	e.offers[o.key] = o
+	e.log.V(1).Info("making offer", "offer", o.key, "agent", a.name, "role", d.Role, "resources", d.Resources.String())
 	obj := &agorav1.Offer{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: f.ns, Name: name,
@@ -254,12 +255,17 @@ func (e *engine) offerGone(o *offerState) {
 	e.unpark(o.key)
 }
 
-// recoverOffer returns what the offer still holds beyond its bound tasks.
+// recoverOffer returns what the offer still holds beyond its live bound
+// tasks: the unused remainder with the decline filter, and what tasks that
+// already ended held without one.
 func (e *engine) recoverOffer(o *offerState, refuse time.Duration) {
 	if !o.remaining.IsEmpty() {
 		e.recover(o.fw, o.role, o.agent, o.remaining, refuse)
 	}
-	o.remaining = resources.Resources{}
+	if !o.ended.IsEmpty() {
+		e.recover(o.fw, o.role, o.agent, o.ended, 0)
+	}
+	o.remaining, o.ended = resources.Resources{}, resources.Resources{}
 }
 
 // recover returns resources to the allocator, tolerating agents and

@@ -116,6 +116,7 @@ func (e *engine) maybeFinishSettle(o *offerState) {
 	settled, until := metav1.NewTime(now), metav1.NewTime(now.Add(refuse))
 	used, _ := o.res.Subtract(o.remaining)
 	launched := o.nLaunched
+	e.log.V(1).Info("settling offer", "offer", o.key, "phase", phase, "tasksLaunched", launched, "used", used.String())
 	k, ns, name := o.key, o.ns, o.name
 	var before func()
 	if h := e.opts.Hooks.BeforeSettle; h != nil {

@@ -62,13 +62,16 @@ func (e *engine) syncTask(t *taskState) {
 	st := t.obj.Status
 	if st.BindTime != nil && !t.bound {
 		t.bound = true // bound by an earlier master, or seen before our reply
+		if terminal(st.State) && !t.binding {
+			// It ran and ended while no master watched (a failover): it
+			// still counts as launched on its unsettled offer.
+			e.chargeOffer(t)
+		}
 	}
 	t.state = st.State
 	switch {
 	case terminal(st.State):
-		if t.accounted {
-			e.releaseTask(t)
-		}
+		e.endTask(t)
 	case t.bound && !t.accounted && !t.binding:
 		e.accountTask(t)
 	}
@@ -100,14 +103,8 @@ func (e *engine) accountTask(t *taskState) {
 	if a == nil || !a.inAlloc {
 		return // booked when the agent registers (accountAgentTasks)
 	}
-	if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID {
-		t.role = o.role
-		if o.holdsAlloc() && o.stage != offerCreating && o.remaining.Contains(t.res) {
-			o.remaining, _ = o.remaining.Subtract(t.res)
-			o.nLaunched++
-			t.accounted = true
-			return
-		}
+	if e.chargeOffer(t) {
+		return
 	}
 	f := e.ensureFramework(t.fw)
 	for _, role := range e.candidateRoles(t, f) {
@@ -121,6 +118,40 @@ func (e *engine) accountTask(t *taskState) {
 	// It does not fit: the agent's admission keeps the node safe; the
 	// books note it so the next rounds do not offer what it uses.
 	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
+}
+
+// chargeOffer books a bound task on its offer while the offer still holds
+// resources: they move from the offer's remainder to the task, and the
+// offer settles with the task counted.
+func (e *engine) chargeOffer(t *taskState) bool {
+	o := e.offers[t.offer]
+	if o == nil || o.uid != t.offerUID {
+		return false
+	}
+	t.role = o.role
+	if !o.holdsAlloc() || o.stage == offerCreating || !o.remaining.Contains(t.res) {
+		return false
+	}
+	o.remaining, _ = o.remaining.Subtract(t.res)
+	o.nLaunched++
+	t.accounted, t.onOffer = true, true
+	return true
+}
+
+// endTask returns the resources of a task that ended or was deleted. While
+// the offer it was launched on is unsettled they stay booked to the offer
+// (invariant 1 counts an outstanding offer whole) and go back when it
+// settles; otherwise they go back now.
+func (e *engine) endTask(t *taskState) {
+	if !t.accounted {
+		return
+	}
+	if o := e.offers[t.offer]; t.onOffer && o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+		o.ended = o.ended.Add(t.res)
+		t.accounted = false
+		return
+	}
+	e.releaseTask(t)
 }
 
 // candidateRoles are the roles a task may be booked under: its offer's
@@ -170,10 +201,10 @@ func (e *engine) forgetTask(t *taskState) {
 		if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID && o.holdsAlloc() {
 			o.remaining = o.remaining.Add(t.res)
 			o.nLaunched--
-			t.accounted = false
+			t.accounted, t.onOffer = false, false
 		}
 	}
-	e.releaseTask(t)
+	e.endTask(t)
 	delete(e.tasks, t.key)
 	delete(e.terminalTasks, t.key)
 	if f := e.frameworks[t.fw]; f != nil && f.deleted {
