@@ -91,12 +91,13 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 		ns, name := t.ns, t.name
 		after = func() { h(ns, name) }
 	}
-	tk, ok := t.key, o.key
+	tk, ok, role := t.key, o.key, o.role
 	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
 		if x.Status.BindTime != nil || x.Status.State != "" {
 			return false
 		}
 		x.Status.BindTime = &now
+		x.Status.Role = role
 		x.Status.State = agorav1.TaskStaging
 		x.Status.Source = agorav1.SourceMaster
 		x.Status.Reason, x.Status.Message = "", ""

@@ -22,7 +22,9 @@ func TestOfferLaunchAcceptFilter(t *testing.T) {
 	}
 	h.create(h.task("t1", "spark", &o, "1", "1Gi"))
 	h.create(h.task("t2", "spark", &o, "1", "1Gi"))
-	h.waitTask("t1", stateIs(agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning))
+	if t1 := h.waitTask("t1", stateIs(agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning)); t1.Status.Role != o.Spec.Role {
+		t.Errorf("bound task records role %q, want its offer's %q", t1.Status.Role, o.Spec.Role)
+	}
 	if err := h.answer(&o, agorav1.OfferAccept, 5); err != nil {
 		t.Fatal(err)
 	}

@@ -154,10 +154,14 @@ func (e *engine) endTask(t *taskState) {
 	e.releaseTask(t)
 }
 
-// candidateRoles are the roles a task may be booked under: its offer's
-// role when known, else the framework's roles (a Task does not record its
-// role, and its offer may be gone).
+// candidateRoles are the roles a task may be booked under: the role its
+// bind recorded, else its offer's role when known, else (a task bound by
+// an older master that did not record it, its offer gone) the
+// framework's roles.
 func (e *engine) candidateRoles(t *taskState, f *fwState) []string {
+	if r := t.obj.Status.Role; r != "" {
+		return []string{r}
+	}
 	if t.role != "" {
 		return []string{t.role}
 	}

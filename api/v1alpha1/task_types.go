@@ -236,6 +236,7 @@ type ResourceUsage struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state != 'TASK_LOST' || (has(self.state) && self.state in ['TASK_LOST','TASK_RUNNING'])",message="a TASK_LOST task can only become TASK_RUNNING again (its agent came back)"
 // +kubebuilder:validation:XValidation:rule="!has(self.reason) || self.reason.startsWith('REASON_')",message="reason must be a Mesos reason such as REASON_INVALID_OFFERS"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.bindTime) || (has(self.bindTime) && self.bindTime == oldSelf.bindTime)",message="a task is bound once: status.bindTime cannot change"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.role) || (has(self.role) && self.role == oldSelf.role)",message="status.role is written once, with the bind"
 type TaskStatus struct {
 	// State is the task's Mesos state.
 	// +optional
@@ -259,6 +260,13 @@ type TaskStatus struct {
 	// agent admits only bound tasks.
 	// +optional
 	BindTime *metav1.Time `json:"bindTime,omitempty"`
+
+	// Role is the role of the offer the task was bound on, written with
+	// bindTime: the master books the task's resources under it, even after
+	// the offer is gone.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Role string `json:"role,omitempty"`
 
 	// StartTime is when the task's process started.
 	// +optional

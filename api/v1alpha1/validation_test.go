@@ -109,6 +109,9 @@ var invalidCases = []invalidCase{
 	{name: "task bound twice", obj: withTask(func(t *agorav1.Task) { t.Status.BindTime = &metav1.Time{Time: time.Unix(1700000000, 0)} }), update: func(o client.Object) {
 		o.(*agorav1.Task).Status.BindTime = &metav1.Time{Time: time.Unix(1700000100, 0)}
 	}, statusUpdate: true, wantMsg: "a task is bound once"},
+	{name: "task role changed", obj: withTask(func(t *agorav1.Task) { t.Status.Role = "analytics" }), update: func(o client.Object) {
+		o.(*agorav1.Task).Status.Role = "web"
+	}, statusUpdate: true, wantMsg: "status.role is written once"},
 
 	// Offers.
 	{name: "offer answer changed", obj: withOffer(func(o *agorav1.Offer) { o.Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferAccept} }), update: func(o client.Object) {
