@@ -158,7 +158,7 @@ func New(cfg Config) (*Runtime, error) {
 		launching:    map[string]bool{},
 		stop:         make(chan struct{}),
 	}
-	if err := os.MkdirAll(r.sandboxDir, 0o755); err != nil {
+	if err := makeSandboxParent(r.sandboxDir); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.ckptDir, 0o700); err != nil {

@@ -60,24 +60,52 @@ func resolveWorkingDir(sandbox, wd string) (string, bool, error) {
 	return p, true, nil
 }
 
-// prepareSandbox creates the sandbox (and a relative working dir inside
-// it) owned by the task's user, so the task can write its files there.
-func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) error {
-	if err := os.MkdirAll(filepath.Dir(sandbox), 0o755); err != nil {
+// makeSandboxParent creates the directory of an agent's sandboxes with
+// mode 0711: tasks pass through it to their own sandbox but cannot list
+// it, so a tenant does not even learn the other tasks' sandbox names.
+func makeSandboxParent(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return err
 	}
-	if err := os.Mkdir(sandbox, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+	return os.Chmod(dir, 0o711) // made 0755 by earlier versions
+}
+
+// prepareSandbox creates the sandbox (and a relative working dir inside
+// it, each directory on the way) owned by the task's user with mode 0700,
+// so the task can write its files there and no other task's user can
+// read them (the agent, root, serves them as logs).
+func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) error {
+	if err := os.MkdirAll(filepath.Dir(sandbox), 0o711); err != nil {
 		return err
 	}
 	dirs := []string{sandbox}
 	if mkWorkDir && workDir != sandbox {
-		if err := os.MkdirAll(workDir, 0o750); err != nil {
+		rel, err := filepath.Rel(sandbox, workDir)
+		if err != nil || !within(sandbox, workDir) {
+			return fmt.Errorf("working dir %q escapes the sandbox", workDir)
+		}
+		d := sandbox
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			d = filepath.Join(d, part)
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		// An existing sandbox is a launch retried after a crash. Whatever
+		// is found there must be a real directory: chmod and chown follow
+		// symlinks, and one left by a task would hand it any host path.
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		dirs = append(dirs, workDir)
-	}
-	if l.SetUser {
-		for _, d := range dirs {
+		if fi, err := os.Lstat(d); err != nil {
+			return err
+		} else if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory (%s)", d, fi.Mode().Type())
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+		if l.SetUser {
 			if err := os.Chown(d, int(l.UID), int(l.GID)); err != nil {
 				return err
 			}
