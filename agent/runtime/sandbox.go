@@ -118,12 +118,16 @@ func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) erro
 type GCResult struct {
 	Sandboxes []string
 	Cgroups   []string
+	// Tenants whose uid was released (Config.TaskUIDs).
+	Tenants []string
 }
 
 // GC removes this agent's sandboxes of tasks that have no checkpoint any
 // more (Forget was called) once their retention has passed since Forget,
 // and stray empty cgroups left by launches that crashed half-way. It never
-// looks outside this agent's own directories and cgroups.
+// looks outside this agent's own directories and cgroups, except to
+// release the uids of tenants idle for longer than both the retention and
+// minTenantIdle (Config.TaskUIDs).
 func (r *Runtime) GC(retention time.Duration) (GCResult, error) {
 	var res GCResult
 	var errs []error
@@ -188,5 +192,37 @@ func (r *Runtime) GC(retention time.Duration) (GCResult, error) {
 			}
 		}
 	}
+	if r.uids != nil {
+		pruned, err := r.uids.Prune(time.Now().Add(-max(retention, minTenantIdle)), r.checkpointedUIDs)
+		res.Tenants = pruned
+		errs = append(errs, err)
+	}
 	return res, errors.Join(errs...)
+}
+
+// minTenantIdle is how long a tenant keeps its uid after its last task on
+// the host ended, at least: files its tasks left outside their sandboxes
+// (in /tmp, say) stay its own for that long before the uid can be reused,
+// which needs the range to wrap around first anyway.
+const minTenantIdle = 7 * 24 * time.Hour
+
+// checkpointedUIDs returns the uids of the tasks checkpointed by every
+// agent sharing the CheckpointDir: the tasks that run, or whose end is not
+// recorded in the API yet.
+func (r *Runtime) checkpointedUIDs() map[uint32]bool {
+	used := map[uint32]bool{}
+	agents, _ := os.ReadDir(r.cfg.CheckpointDir)
+	for _, a := range agents {
+		if !a.IsDir() || validateName("agent name", a.Name()) != nil {
+			continue
+		}
+		dir := filepath.Join(r.cfg.CheckpointDir, a.Name())
+		tasks, _ := os.ReadDir(dir)
+		for _, t := range tasks {
+			if l, err := readLaunch(filepath.Join(dir, t.Name())); err == nil && l.SetUser {
+				used[l.UID] = true
+			}
+		}
+	}
+	return used
 }
