@@ -36,11 +36,11 @@ func ParseIDRange(s string) (*IDRange, error) {
 	first, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
 	last, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
 	if !ok || err1 != nil || err2 != nil {
-		return nil, fmt.Errorf("ID range %q: want FIRST-LAST, two decimal IDs, e.g. 2000000000-2000065535", s)
+		return nil, fmt.Errorf("%q: want FIRST-LAST, two decimal IDs, e.g. 2000000000-2000065535", s)
 	}
 	r := &IDRange{First: uint32(first), Last: uint32(last)}
 	if err := r.validate(); err != nil {
-		return nil, fmt.Errorf("ID range %q: %w", s, err)
+		return nil, fmt.Errorf("%q: %w", s, err)
 	}
 	return r, nil
 }

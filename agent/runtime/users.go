@@ -131,10 +131,10 @@ func ParseAllowedUsers(list string) (func(string) error, error) {
 	for _, part := range strings.Split(list, ",") {
 		u := strings.TrimSpace(part)
 		if u == "" {
-			return nil, fmt.Errorf("allowed users %q: empty name (a stray comma?)", list)
+			return nil, fmt.Errorf("%q has an empty name (a stray comma?)", list)
 		}
 		if len(u) > 32 || !userNameRE.MatchString(u) {
-			return nil, fmt.Errorf("allowed users: %q is not a user name as Task and Framework spec.user accept "+
+			return nil, fmt.Errorf("%q is not a user name as Task and Framework spec.user accept "+
 				"(at most 32 lower-case letters, digits, '_' and '-', starting with a letter or '_')", u)
 		}
 		allowed[u] = true
