@@ -171,14 +171,13 @@ func (t *uidTable) UID(tenant string) (uint32, error) {
 			return os.Chtimes(p, now, now)
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+			return err // written atomically: not torn, so leave it to a human
 		}
-		// New, or outside a range changed since: allocate. (A hash
-		// collision of two tenants would land here too, and fail below
-		// rather than share a uid.)
 		if err == nil && e.Tenant != tenant {
+			// Two tenants with one hash: refuse rather than share a uid.
 			return fmt.Errorf("tenants %q and %q collide in %s", tenant, e.Tenant, p)
 		}
+		// New, or its uid is outside a range changed since.
 		uid, err = t.allocate(tenant, p)
 		return err
 	})
