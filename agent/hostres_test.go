@@ -91,16 +91,17 @@ func TestNodeTotal(t *testing.T) {
 func TestRuntimeSpec(t *testing.T) {
 	port := int32(8080)
 	task := &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "t", UID: "u-1"}, Spec: agorav1.TaskSpec{
-		Resources:   agorav1.Resources{CPUs: qp("1.5"), Mem: qp("64Mi"), Ports: []agorav1.PortRange{{Begin: 31000, End: 31001}, {Begin: 31005, End: 31005}}},
-		Command:     agorav1.CommandInfo{Argv: []string{"srv", "-x"}, Env: []agorav1.EnvVar{{Name: "A", Value: "b"}}, User: "nobody", WorkingDir: "data"},
-		KillPolicy:  &agorav1.KillPolicy{GracePeriod: &metav1.Duration{Duration: 5 * time.Second}},
-		HealthCheck: &agorav1.HealthCheck{Type: agorav1.HealthCheckHTTP, Port: &port, Path: "/health", DelaySeconds: 2, GracePeriodSeconds: 3},
+		FrameworkName: "fw",
+		Resources:     agorav1.Resources{CPUs: qp("1.5"), Mem: qp("64Mi"), Ports: []agorav1.PortRange{{Begin: 31000, End: 31001}, {Begin: 31005, End: 31005}}},
+		Command:       agorav1.CommandInfo{Argv: []string{"srv", "-x"}, Env: []agorav1.EnvVar{{Name: "A", Value: "b"}}, User: "nobody", WorkingDir: "data"},
+		KillPolicy:    &agorav1.KillPolicy{GracePeriod: &metav1.Duration{Duration: 5 * time.Second}},
+		HealthCheck:   &agorav1.HealthCheck{Type: agorav1.HealthCheckHTTP, Port: &port, Path: "/health", DelaySeconds: 2, GracePeriodSeconds: 3},
 	}}
 	s, err := RuntimeSpec(task)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ID != "u-1" || s.Name != "ns/t" || len(s.Command.Argv) != 2 || s.Env["A"] != "b" || s.User != "nobody" || s.WorkingDir != "data" ||
+	if s.ID != "u-1" || s.Name != "ns/t" || s.Tenant != "ns/fw" || len(s.Command.Argv) != 2 || s.Env["A"] != "b" || s.User != "nobody" || s.WorkingDir != "data" ||
 		s.Resources.MilliCPUs != 1500 || s.Resources.MemBytes != 64<<20 || len(s.Ports) != 3 || s.Ports[2] != 31005 ||
 		s.KillGracePeriod != 5*time.Second {
 		t.Errorf("spec = %+v", s)

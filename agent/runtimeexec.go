@@ -140,6 +140,10 @@ func RuntimeSpec(task *agorav1.Task) (runtime.TaskSpec, error) {
 	if spec.KillGracePeriod == 0 {
 		spec.KillGracePeriod = time.Millisecond // the runtime reads 0 as its default
 	}
+	// The tenant, whose own uid the task gets (--task-uid-range): the
+	// framework name is immutable, and the master bound the task only on
+	// an offer made to that framework; the namespace is RBAC's boundary.
+	spec.Tenant = task.Namespace + "/" + s.FrameworkName
 	if len(s.Command.Env) > 0 {
 		spec.Env = make(map[string]string, len(s.Command.Env))
 		for _, v := range s.Command.Env {

@@ -28,9 +28,12 @@ type launchSpec struct {
 	TaskID    string `json:"taskID"`
 	Name      string `json:"name"`
 	AgentName string `json:"agentName"`
-	Argv      []string
-	Env       []string
-	Dir       string
+	// Tenant is TaskSpec.Tenant, so that the task's end keeps its tenant's
+	// uid in use (Forget).
+	Tenant string `json:"tenant,omitempty"`
+	Argv   []string
+	Env    []string
+	Dir    string
 	// SetUser is false when the task runs as the agent's own user.
 	SetUser bool     `json:"setUser,omitempty"`
 	User    string   `json:"user,omitempty"`

@@ -28,8 +28,10 @@
 //
 // # Files
 //
-//	<WorkDir>/<agent>/<task>/          sandbox: stdout, stderr, working dir
+//	<WorkDir>/<agent>/                 0711: tasks pass through, cannot list
+//	<WorkDir>/<agent>/<task>/          sandbox (0700, the task's user): stdout, stderr, working dir
 //	<CheckpointDir>/<agent>/<task>/    launch.json, task.json, kill.json, supervisor.log
+//	<CheckpointDir>/.task-uids/        each tenant's uid (Config.TaskUIDs), shared by the agents of that dir
 //	<cgroup mount>/<root>/<agent>/task/<task>        the task's cgroup
 //	<cgroup mount>/<root>/<agent>/supervisor/<task>  its supervisor's
 //
@@ -39,6 +41,16 @@
 // No supervisor or task may stay in the agent container's cgroup of any
 // hierarchy: the kubelet kills whatever it finds in any hierarchy of a
 // deleted pod's cgroup.
+//
+// # Users
+//
+// A task runs as the user it names, if Config.AllowedUsers allows it.
+// Otherwise, with Config.TaskUIDs, it runs as its tenant's own uid (the
+// agent's tenant is the Task's namespace/framework), with that number as
+// gid and no supplementary groups: the kernel then refuses a task of one
+// tenant to signal (EPERM), ptrace or read the /proc files of another's,
+// and the sandboxes (0700, owned by that uid) keep their files apart.
+// Without TaskUIDs, tasks run as Config.DefaultUser.
 //
 // # Running in a DaemonSet
 //

@@ -156,7 +156,7 @@ func (r *Runtime) Launch(ctx context.Context, spec TaskSpec) (*TaskInfo, error) 
 // prepare resolves the spec into a launch spec and creates the sandbox,
 // the cgroups and the checkpoint.
 func (r *Runtime) prepare(spec *TaskSpec, ckDir string) (*launchSpec, error) {
-	u, err := r.resolveUser(spec.User)
+	u, err := r.resolveUser(spec)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: %w", spec.ID, err)
 	}
@@ -172,7 +172,7 @@ func (r *Runtime) prepare(spec *TaskSpec, ckDir string) (*launchSpec, error) {
 	taskRel := filepath.Join(r.cgroupParent, taskCgroupDir, spec.ID)
 	supRel := filepath.Join(r.cgroupParent, supervisorCgroupDir, spec.ID)
 	l := &launchSpec{
-		TaskID: spec.ID, Name: spec.Name, AgentName: r.cfg.AgentName,
+		TaskID: spec.ID, Name: spec.Name, AgentName: r.cfg.AgentName, Tenant: spec.Tenant,
 		Argv: spec.Command.argv(), Env: buildEnv(spec, sandbox, u.Home), Dir: wd,
 		SetUser: u.SetUser, User: u.Name, UID: u.UID, GID: u.GID, Groups: u.Groups,
 		Sandbox: sandbox, RootFS: r.cfg.RootFS, CgroupVersion: r.layout.Version,

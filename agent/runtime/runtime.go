@@ -39,10 +39,20 @@ type Config struct {
 	// directory at the same path inside RootFS (a hostPath mounted at its
 	// own path); New checks this. The supervisors stay outside.
 	RootFS string
-	// DefaultUser runs tasks that name no user; "" is the agent's own user.
+	// TaskUIDs, when set, runs each task that names no user as its
+	// tenant's (TaskSpec.Tenant's) own uid from this range, with the same
+	// gid and no supplementary groups, so tasks of different tenants
+	// cannot signal, trace or read one another. A tenant keeps its uid
+	// across restarts; the table lives in CheckpointDir, shared by the
+	// agents that share that directory (agents on one host with separate
+	// CheckpointDirs need disjoint ranges). Nil runs them as DefaultUser.
+	TaskUIDs *IDRange
+	// DefaultUser runs tasks that name no user when TaskUIDs is nil; ""
+	// is the agent's own user.
 	DefaultUser string
-	// AllowedUsers decides whether a task may run as a user ("" meaning
-	// the agent's own user). Nil allows only DefaultUser.
+	// AllowedUsers decides whether a task may name a user. Nil allows
+	// only DefaultUser, and only without TaskUIDs. Tasks that name no
+	// user need no permission.
 	AllowedUsers func(user string) error
 	// SelfExe is the agent binary, re-executed as supervisor and shim
 	// (default: os.Executable()).
@@ -62,6 +72,7 @@ type Runtime struct {
 	cgroupParent string // relative to each hierarchy
 	sandboxDir   string
 	ckptDir      string
+	uids         *uidTable // nil without Config.TaskUIDs
 	events       *queue.Unbounded[Event]
 
 	mu        sync.Mutex
@@ -158,11 +169,22 @@ func New(cfg Config) (*Runtime, error) {
 		launching:    map[string]bool{},
 		stop:         make(chan struct{}),
 	}
-	if err := os.MkdirAll(r.sandboxDir, 0o755); err != nil {
+	if err := makeSandboxParent(r.sandboxDir); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.ckptDir, 0o700); err != nil {
 		return nil, err
+	}
+	if cfg.TaskUIDs != nil {
+		if err := cfg.TaskUIDs.validate(); err != nil {
+			return nil, fmt.Errorf("runtime: TaskUIDs: %w", err)
+		}
+		if err := checkIDMap(*cfg.TaskUIDs); err != nil {
+			return nil, fmt.Errorf("runtime: %w", err)
+		}
+		if r.uids, err = openUIDTable(cfg.CheckpointDir, *cfg.TaskUIDs, cfg.RootFS); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -299,6 +321,9 @@ func (r *Runtime) Forget(id string) error {
 		// The retention period of the sandbox starts now.
 		now := time.Now()
 		_ = os.Chtimes(l.Sandbox, now, now)
+	}
+	if l != nil && l.Tenant != "" && r.uids != nil {
+		r.uids.Touch(l.Tenant) // its uid is kept as long as the sandbox
 	}
 	errs = append(errs, os.RemoveAll(ckDir))
 	r.mu.Lock()

@@ -60,24 +60,52 @@ func resolveWorkingDir(sandbox, wd string) (string, bool, error) {
 	return p, true, nil
 }
 
-// prepareSandbox creates the sandbox (and a relative working dir inside
-// it) owned by the task's user, so the task can write its files there.
-func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) error {
-	if err := os.MkdirAll(filepath.Dir(sandbox), 0o755); err != nil {
+// makeSandboxParent creates the directory of an agent's sandboxes with
+// mode 0711: tasks pass through it to their own sandbox but cannot list
+// it, so a tenant does not even learn the other tasks' sandbox names.
+func makeSandboxParent(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return err
 	}
-	if err := os.Mkdir(sandbox, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+	return os.Chmod(dir, 0o711) // made 0755 by earlier versions
+}
+
+// prepareSandbox creates the sandbox (and a relative working dir inside
+// it, each directory on the way) owned by the task's user with mode 0700,
+// so the task can write its files there and no other task's user can
+// read them (the agent, root, serves them as logs).
+func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) error {
+	if err := os.MkdirAll(filepath.Dir(sandbox), 0o711); err != nil {
 		return err
 	}
 	dirs := []string{sandbox}
 	if mkWorkDir && workDir != sandbox {
-		if err := os.MkdirAll(workDir, 0o750); err != nil {
+		rel, err := filepath.Rel(sandbox, workDir)
+		if err != nil || !within(sandbox, workDir) {
+			return fmt.Errorf("working dir %q escapes the sandbox", workDir)
+		}
+		d := sandbox
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			d = filepath.Join(d, part)
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		// An existing sandbox is a launch retried after a crash. Whatever
+		// is found there must be a real directory: chmod and chown follow
+		// symlinks, and one left by a task would hand it any host path.
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		dirs = append(dirs, workDir)
-	}
-	if l.SetUser {
-		for _, d := range dirs {
+		if fi, err := os.Lstat(d); err != nil {
+			return err
+		} else if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory (%s)", d, fi.Mode().Type())
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return err
+		}
+		if l.SetUser {
 			if err := os.Chown(d, int(l.UID), int(l.GID)); err != nil {
 				return err
 			}
@@ -90,12 +118,16 @@ func prepareSandbox(sandbox, workDir string, mkWorkDir bool, l *launchSpec) erro
 type GCResult struct {
 	Sandboxes []string
 	Cgroups   []string
+	// Tenants whose uid was released (Config.TaskUIDs).
+	Tenants []string
 }
 
 // GC removes this agent's sandboxes of tasks that have no checkpoint any
 // more (Forget was called) once their retention has passed since Forget,
 // and stray empty cgroups left by launches that crashed half-way. It never
-// looks outside this agent's own directories and cgroups.
+// looks outside this agent's own directories and cgroups, except to
+// release the uids of tenants idle for longer than both the retention and
+// minTenantIdle (Config.TaskUIDs).
 func (r *Runtime) GC(retention time.Duration) (GCResult, error) {
 	var res GCResult
 	var errs []error
@@ -160,5 +192,37 @@ func (r *Runtime) GC(retention time.Duration) (GCResult, error) {
 			}
 		}
 	}
+	if r.uids != nil {
+		pruned, err := r.uids.Prune(time.Now().Add(-max(retention, minTenantIdle)), r.checkpointedUIDs)
+		res.Tenants = pruned
+		errs = append(errs, err)
+	}
 	return res, errors.Join(errs...)
+}
+
+// minTenantIdle is how long a tenant keeps its uid after its last task on
+// the host ended, at least: files its tasks left outside their sandboxes
+// (in /tmp, say) stay its own for that long before the uid can be reused,
+// which needs the range to wrap around first anyway.
+const minTenantIdle = 7 * 24 * time.Hour
+
+// checkpointedUIDs returns the uids of the tasks checkpointed by every
+// agent sharing the CheckpointDir: the tasks that run, or whose end is not
+// recorded in the API yet.
+func (r *Runtime) checkpointedUIDs() map[uint32]bool {
+	used := map[uint32]bool{}
+	agents, _ := os.ReadDir(r.cfg.CheckpointDir)
+	for _, a := range agents {
+		if !a.IsDir() || validateName("agent name", a.Name()) != nil {
+			continue
+		}
+		dir := filepath.Join(r.cfg.CheckpointDir, a.Name())
+		tasks, _ := os.ReadDir(dir)
+		for _, t := range tasks {
+			if l, err := readLaunch(filepath.Join(dir, t.Name())); err == nil && l.SetUser {
+				used[l.UID] = true
+			}
+		}
+	}
+	return used
 }

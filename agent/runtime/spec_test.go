@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -92,4 +93,65 @@ func countDirs(ents []os.DirEntry) int {
 		}
 	}
 	return n
+}
+
+// TestSandboxSymlinksNotFollowed: the agent (root) chowns and chmods the
+// sandbox and a relative working dir for the task's user. A symlink found
+// in their place (left in a sandbox that already existed) is refused, not
+// followed, so a task can never be handed a directory outside the work dir.
+func TestSandboxSymlinksNotFollowed(t *testing.T) {
+	e := newTestEnv(t)
+	rt, _ := e.runtime("node-a")
+	outside := t.TempDir()
+	if err := os.Chmod(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := rt.SandboxDir("t-wd")
+	if err := os.MkdirAll(sb, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(sb, "wd")); err != nil {
+		t.Fatal(err)
+	}
+	sb2, _ := rt.SandboxDir("t-sb")
+	if err := os.Symlink(outside, sb2); err != nil {
+		t.Fatal(err)
+	}
+	// The supervisor (root) opens stdout and stderr in the sandbox.
+	sb3, _ := rt.SandboxDir("t-out")
+	target := filepath.Join(outside, "file")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(sb3, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(sb3, "stdout")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		spec TaskSpec
+		want string
+	}{
+		{TaskSpec{ID: "t-wd", WorkingDir: "wd/sub", User: "nobody", Command: Command{Shell: "true"}}, "is not a directory"},
+		{TaskSpec{ID: "t-sb", User: "nobody", Command: Command{Shell: "true"}}, "is not a directory"},
+		{TaskSpec{ID: "t-out", User: "nobody", Command: Command{Shell: "echo escaped"}}, "symbolic links"},
+	} {
+		if _, err := rt.Launch(context.Background(), c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want the symlink refused (%q)", c.spec.ID, err, c.want)
+		}
+	}
+	if data, _ := os.ReadFile(target); len(data) != 0 {
+		t.Errorf("the task's stdout went through a symlink: %q", data)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(outside, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid != 0 || st.Mode&0o7777 != 0o755 {
+		t.Errorf("the directory outside: owner %d mode %o; want root's and 0755, untouched", st.Uid, st.Mode&0o7777)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "sub")); !os.IsNotExist(err) {
+		t.Errorf("a directory was created outside the sandbox: %v", err)
+	}
 }

@@ -138,7 +138,9 @@ func startTask(l *launchSpec) (*exec.Cmd, error) {
 		}
 	}()
 	for _, name := range []string{"stdout", "stderr"} {
-		f, err := os.OpenFile(filepath.Join(l.Sandbox, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		// O_NOFOLLOW: the supervisor is root, and a symlink in a sandbox
+		// that existed already must not make it write elsewhere.
+		f, err := os.OpenFile(filepath.Join(l.Sandbox, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o640)
 		if err != nil {
 			return nil, err
 		}

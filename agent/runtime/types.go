@@ -35,8 +35,13 @@ type TaskSpec struct {
 	// Env is added to the task's environment. Keys reserved by the runtime
 	// (AGORA_*, MESOS_SANDBOX, PORTS, PORT<n>) are rejected.
 	Env map[string]string
-	// User to run as; "" means Config.DefaultUser.
+	// User to run as, if Config.AllowedUsers allows it; "" means the
+	// tenant's own uid (Config.TaskUIDs) or else Config.DefaultUser.
 	User string
+	// Tenant is who the task belongs to (the agent passes the Task's
+	// namespace/framework): with Config.TaskUIDs, tasks of one tenant share
+	// a uid and tasks of different tenants never do. Required then.
+	Tenant string
 	// WorkingDir: "" is the sandbox; a relative path is inside the sandbox
 	// (it may not escape it); an absolute path is a host path (a path
 	// inside Config.RootFS when that is set).

@@ -33,7 +33,7 @@ import (
 type options struct {
 	nodeName, namespace, kubeconfig, hostname    string
 	workDir, checkpointDir, cgroupRoot, hostRoot string
-	defaultUser                                  string
+	defaultUser, taskUIDRange, allowedUsers      string
 	renewInterval, sandboxRetention              time.Duration
 	simulate                                     int
 	memReserve, ports, attributes                string
@@ -67,7 +67,9 @@ func main() {
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "directory of the task checkpoints; must survive agent restarts (default <work-dir>/checkpoints)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "agora", "parent cgroup of the agent's tasks, relative to each hierarchy")
 	fs.StringVar(&o.hostRoot, "host-root", "", "where the host's / is mounted when the agent runs in a container; tasks run chrooted into it")
-	fs.StringVar(&o.defaultUser, "default-user", "nobody", "unprivileged user for tasks that name none (\"\" runs them as the agent's own user)")
+	fs.StringVar(&o.taskUIDRange, "task-uid-range", defaultTaskUIDRange, "uids (FIRST-LAST) for tasks that name no user: each framework (namespace/name) gets its own uid, also its gid, no supplementary groups, so tenants cannot signal, trace or read each other's tasks; the mapping is kept in <checkpoint-dir>/.task-uids (agents sharing a host need disjoint ranges unless they share --checkpoint-dir); \"\" runs such tasks as --default-user")
+	fs.StringVar(&o.defaultUser, "default-user", "nobody", "user for tasks that name none when --task-uid-range is \"\" (\"\" runs them as the agent's own user)")
+	fs.StringVar(&o.allowedUsers, "allowed-users", "", "comma-separated users a Task's spec.command.user may name, e.g. spark,hadoop; no wildcard, root only if listed (default none; without --task-uid-range, --default-user may always be named)")
 	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent renews its Lease")
 	fs.DurationVar(&o.sandboxRetention, "sandbox-retention", 24*time.Hour, "how long sandboxes of finished tasks are kept")
 	fs.IntVar(&o.simulate, "simulate", 0, "run this many simulated agents, named <node-name>-<i>, instead of a real one")
@@ -99,6 +101,10 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	if o.nodeName == "" {
 		return errors.New("--node-name (or NODE_NAME) is required")
+	}
+	taskUIDs, allowUser, err := userPolicy(o)
+	if err != nil {
+		return err
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	if err != nil {
@@ -140,7 +146,7 @@ func run(ctx context.Context, o *options) error {
 	}
 	rt, err := runtime.New(runtime.Config{
 		AgentName: o.nodeName, CgroupRoot: o.cgroupRoot, WorkDir: o.workDir, CheckpointDir: o.checkpointDir,
-		RootFS: o.hostRoot, DefaultUser: o.defaultUser,
+		RootFS: o.hostRoot, TaskUIDs: taskUIDs, DefaultUser: o.defaultUser, AllowedUsers: allowUser,
 		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 	})
 	if err != nil {
@@ -227,6 +233,26 @@ func run(ctx context.Context, o *options) error {
 
 	go gcSandboxes(ctx, rt, o.sandboxRetention, log.Info)
 	return a.Run(ctx)
+}
+
+// defaultTaskUIDRange is one block of 65536 ids high above the ranges
+// hosts commonly hand out: login users, /etc/subuid ranges for rootless
+// containers (100000 up, 65536 per user), systemd-nspawn's container
+// ranges (524288-1879048191) and OpenShift's per-namespace ranges
+// (1000000000-1999999999); and below 2^31, which some tools mishandle.
+const defaultTaskUIDRange = "2000000000-2000065535"
+
+// userPolicy parses --task-uid-range and --allowed-users.
+func userPolicy(o *options) (*runtime.IDRange, func(string) error, error) {
+	taskUIDs, err := runtime.ParseIDRange(o.taskUIDRange)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--task-uid-range: %w", err)
+	}
+	allow, err := runtime.ParseAllowedUsers(o.allowedUsers)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--allowed-users: %w", err)
+	}
+	return taskUIDs, allow, nil
 }
 
 // newLogServer starts listening for `agora logs`; the host clients reach

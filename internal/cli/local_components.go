@@ -89,7 +89,7 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 				checkpoints: filepath.Join(dataDir, "agents", localAgentName(i), "checkpoints")}
 			lo, hi := 31000+(i-1)*1000/o.agents, 31000+i*1000/o.agents-1
 			if err := start(dirs.name, "agora-agent", "--kubeconfig", kc, "--node-name", dirs.name,
-				"--work-dir", dirs.work, "--checkpoint-dir", dirs.checkpoints, "--default-user", "nobody",
+				"--work-dir", dirs.work, "--checkpoint-dir", dirs.checkpoints, "--task-uid-range", localTaskUIDRange(i),
 				"--resources", share, "--ports", fmt.Sprintf("%d-%d", lo, hi), "--attributes", "host:"+dirs.name,
 				"--log-bind-address", fmt.Sprintf("127.0.0.1:%d", 10250+i)); err != nil {
 				return fail(err)
@@ -117,6 +117,15 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 		}
 	}
 	return lc, nil
+}
+
+// localTaskUIDRange gives the i-th local agent (from 1) its own block of
+// 65536 uids for its frameworks' tasks. The agents share this host but
+// not a checkpoint dir, so not a uid table either: with one range, two
+// tables could give two frameworks the same uid on the same kernel.
+func localTaskUIDRange(i int) string {
+	first := 2000000000 + (i-1)*65536
+	return fmt.Sprintf("%d-%d", first, first+65535)
 }
 
 // agentShare splits this host's CPUs and memory between n local agents so

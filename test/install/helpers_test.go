@@ -25,6 +25,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/agora-sched/agora/agent/runtime"
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
@@ -268,4 +269,27 @@ func rulesGolden(t *testing.T, ctx context.Context, id *identity, baseline []str
 		}
 	}
 	return b.String()
+}
+
+// checkTaskUsers checks the agent's user flags as the DaemonSet sets them:
+// an unprivileged --default-user, a valid --task-uid-range (one uid per
+// framework) and no --allowed-users.
+func checkTaskUsers(t *testing.T, args []string) {
+	t.Helper()
+	flags := map[string]string{}
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok {
+			flags[k] = v
+		}
+	}
+	if user := flags["--default-user"]; user == "" || user == "root" || user == "0" {
+		t.Errorf("the agent DaemonSet runs tasks as %q by default; want an unprivileged --default-user", user)
+	}
+	if r, err := runtime.ParseIDRange(flags["--task-uid-range"]); r == nil || err != nil {
+		t.Errorf("the agent DaemonSet's --task-uid-range is %q (%v); want a range, so frameworks get their own uids",
+			flags["--task-uid-range"], err)
+	}
+	if v, ok := flags["--allowed-users"]; ok {
+		t.Errorf("the agent DaemonSet allows tasks to name users %q; want none by default", v)
+	}
 }

@@ -168,7 +168,7 @@ func (w tlogWriter) Write(b []byte) (int, error) {
 
 func TestLocalAgora(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skipf("skipping: real agents put tasks in cgroups and run them as nobody, which needs root (running as uid %d)", os.Geteuid())
+		t.Skipf("skipping: real agents put tasks in cgroups and run them as their frameworks' uids, which needs root (running as uid %d)", os.Geteuid())
 	}
 	begin := time.Now()
 	step := func(format string, args ...any) {
@@ -183,7 +183,8 @@ func TestLocalAgora(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sandboxes under it are handed to nobody, who must get through.
+	// Sandboxes under it are handed to the frameworks' uids, which must
+	// get through.
 	if err := os.Chmod(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,11 @@ func TestLocalAgora(t *testing.T) {
 		a.checkpoints = filepath.Join(work, "agents", a.name, "checkpoints")
 		e.agents = append(e.agents, a)
 		agentProcs[a.name] = e.start(a.name, "agora-agent", "--kubeconfig", kc, "--node-name", a.name,
-			"--work-dir", a.work, "--checkpoint-dir", a.checkpoints, "--default-user", "nobody",
+			"--work-dir", a.work, "--checkpoint-dir", a.checkpoints,
+			// Each framework runs as its own uid; agents sharing a host
+			// (and not a checkpoint dir) need disjoint ranges, also apart
+			// from those `agora local` uses (2000000000 on).
+			"--task-uid-range", fmt.Sprintf("%d-%d", 2010000000+65536*(i-1), 2010000000+65536*i-1),
 			"--resources", agentCapacity, "--ports", fmt.Sprintf("%d-%d", 31000+100*i, 31099+100*i),
 			"--attributes", "host:"+a.name, "--renew-interval", "2s",
 			// Agents sharing a host need their own log server ports.
