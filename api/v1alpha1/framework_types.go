@@ -70,7 +70,9 @@ type FrameworkSpec struct {
 	ReviveTime *metav1.Time `json:"reviveTime,omitempty"`
 
 	// User is the default user the framework's tasks run as on agents; the
-	// agent's policy decides which users are allowed.
+	// agent's policy decides which users are allowed. Agents read only
+	// Tasks: the SDK copies it into each Task's command.user that names
+	// none; frameworks writing Tasks themselves set command.user.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_-]*[$]?$`

@@ -149,6 +149,11 @@ func (d *Driver) taskFor(offer *agorav1.Offer, ti TaskInfo) *agorav1.Task {
 	if ti.Name == "" {
 		t.GenerateName = d.cfg.Name + "-"
 	}
+	// The framework's user is the default (Mesos' FrameworkInfo.user): the
+	// agent reads only Tasks, so it travels on each one.
+	if t.Spec.Command.User == "" {
+		t.Spec.Command.User = d.cfg.User
+	}
 	return t
 }
 

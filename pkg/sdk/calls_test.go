@@ -41,7 +41,7 @@ func createOffer(t *testing.T, o *agorav1.Offer) *agorav1.Offer {
 func TestAcceptCreatesTasksThenAnswersOnce(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t, "sdk-accept")
-	d := connect(t, ns, "fw")
+	d := connect(t, ns, "fw", func(c *Config) { c.User = "analytics" })
 	res := b.Res("2", "1Gi")
 	res.Ports = []agorav1.PortRange{{Begin: 31000, End: 31009}}
 	o := createOffer(t, b.Offer(ns, "o1", "fw", "node-7").Resources(res).Obj())
@@ -56,7 +56,7 @@ func TestAcceptCreatesTasksThenAnswersOnce(t *testing.T) {
 	}
 	tasks := []TaskInfo{
 		{Name: "web", Resources: web, Command: Shell("serve")},
-		{Name: "worker", Resources: b.Res("500m", "512Mi"), Command: Argv("work", "--hard"), Labels: map[string]string{"app": "x"}},
+		{Name: "worker", Resources: b.Res("500m", "512Mi"), Command: agorav1.CommandInfo{Argv: []string{"work", "--hard"}, User: "etl"}, Labels: map[string]string{"app": "x"}},
 	}
 	created, err := d.Accept(ctx, o, tasks, Refuse(30*time.Second))
 	if err != nil {
@@ -68,6 +68,10 @@ func TestAcceptCreatesTasksThenAnswersOnce(t *testing.T) {
 	for _, tk := range tasksOf(t, ns) {
 		if tk.Spec.OfferRef.Name != "o1" || tk.Spec.OfferRef.UID != string(o.UID) || tk.Spec.AgentName != "node-7" || tk.Spec.FrameworkName != "fw" {
 			t.Errorf("task %s spec = %+v; want offerRef o1/%s on node-7", tk.Name, tk.Spec, o.UID)
+		}
+		wantUser := map[string]string{"web": "analytics", "worker": "etl"}[tk.Name]
+		if tk.Spec.Command.User != wantUser {
+			t.Errorf("task %s runs as %q, want %q (the framework's user unless the task names one)", tk.Name, tk.Spec.Command.User, wantUser)
 		}
 		if len(tk.OwnerReferences) != 1 || tk.OwnerReferences[0].Kind != "Framework" {
 			t.Errorf("task %s owners = %v, want the Framework", tk.Name, tk.OwnerReferences)
