@@ -33,8 +33,16 @@ import (
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
-// grace is how long an event waits for the other watches to catch up.
-const grace = 300 * time.Millisecond
+// grace is how long an event waits for the other watches to catch up. A
+// watch that has nothing to send looks the same as one that lags, so
+// every event waits this long while some kind is idle; on a loaded
+// machine a watch can lag by more than a few hundred milliseconds, and
+// an event applied ahead of an older one on a lagging watch would be a
+// false violation.
+const grace = 2 * time.Second
+
+// syncWait is how long Sync lets events already sent arrive.
+const syncWait = 400 * time.Millisecond
 
 // Checker watches the API and records violations.
 type Checker struct {
@@ -228,7 +236,7 @@ func (c *Checker) process(flush bool) {
 
 // Sync waits until the events the apiserver had sent by now are applied.
 func (c *Checker) Sync() {
-	time.Sleep(grace + 50*time.Millisecond)
+	time.Sleep(syncWait)
 	c.process(true)
 }
 
