@@ -3,6 +3,7 @@ package invariants
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -190,25 +191,37 @@ func (c *Checker) checkAgent(agent string, rv uint64) {
 	}
 	var sum resources.Resources
 	var ports uint64
-	add := func(r resources.Resources) {
+	type holder struct {
+		what string
+		r    resources.Resources
+	}
+	var holders []holder // for the report
+	add := func(what string, r resources.Resources) {
 		sum = sum.Add(r)
 		ports += r.Ports.Count()
+		holders = append(holders, holder{what, r})
 	}
-	for _, o := range c.offers {
+	for k, o := range c.offers {
 		if o.agent == agent && o.outstanding() {
-			add(o.res)
+			add("offer "+k, o.res)
 		}
 	}
-	for _, t := range c.tasks {
+	for k, t := range c.tasks {
 		if t.agent != agent || !t.bound || terminal(t.state) {
 			continue
 		}
 		if o := c.offers[t.offer]; o != nil && o.uid == t.offerUID && o.outstanding() {
 			continue // covered by its outstanding offer
 		}
-		add(t.res)
+		add("task "+k+" ("+string(t.state)+")", t.res)
 	}
 	if !total.Contains(sum) || ports != sum.Ports.Count() {
-		c.violate(fmt.Sprintf("invariant 1: agent %s over-committed at rv %d: live tasks and outstanding offers hold %s of %s", agent, rv, sum, total))
+		var parts []string
+		for _, h := range holders {
+			parts = append(parts, h.what+" "+h.r.ScalarsOnly().String())
+		}
+		slices.Sort(parts)
+		c.violate(fmt.Sprintf("invariant 1: agent %s over-committed at rv %d: live tasks and outstanding offers hold %s of %s: %s",
+			agent, rv, sum, total, strings.Join(parts, ", ")))
 	}
 }
