@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,4 +170,50 @@ func TestRecoverLost(t *testing.T) {
 	// A killed process leaves cgroup.procs as it starts exiting, a moment
 	// before it is a zombie.
 	waitFor(t, "the orphaned task to die", 2*time.Second, func() bool { return !alive(info.PID) })
+}
+
+// TestCloseRemovesEmptyCgroups: an agent that stops with no task left
+// leaves no cgroup behind; one that stops with a task running keeps that
+// task's cgroups (the task keeps running) and removes nothing else.
+func TestCloseRemovesEmptyCgroups(t *testing.T) {
+	e := newTestEnv(t)
+	agentDirs := func(agent string) []string {
+		var dirs []string
+		for _, sub := range []string{"task", "supervisor", ""} {
+			for _, d := range newCgroup(e.layout, filepath.Join(e.root, agent, sub)).Paths() {
+				dirs = append(dirs, d)
+			}
+		}
+		return dirs
+	}
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+
+	done, ev := e.runtime("node-done")
+	launch(t, done, TaskSpec{ID: "quick", Name: "quick", Command: Command{Shell: "true"}})
+	ev.wait(t, "quick", EventExited, 10*time.Second)
+	if err := done.Forget("quick"); err != nil {
+		t.Fatal(err)
+	}
+	before := agentDirs("node-done")
+	if !slices.ContainsFunc(before, exists) {
+		t.Fatalf("no cgroup of node-done exists before Close: %v", before)
+	}
+	done.Close()
+	for _, d := range before {
+		if exists(d) {
+			t.Errorf("%s is left after Close with no task", d)
+		}
+	}
+
+	busy, _ := e.runtime("node-busy")
+	info := launch(t, busy, TaskSpec{ID: "long", Name: "long", Command: Command{Shell: "sleep 30"}})
+	busy.Close()
+	if !alive(info.PID) {
+		t.Fatalf("task died with its agent's Close")
+	}
+	for _, d := range newCgroup(e.layout, filepath.Join(e.root, "node-busy", "task", "long")).Paths() {
+		if !exists(d) {
+			t.Errorf("running task's cgroup %s was removed", d)
+		}
+	}
 }

@@ -204,7 +204,8 @@ func (r *Runtime) SandboxDir(id string) (string, error) {
 }
 
 // Close stops watching and health-checking. Tasks keep running, and their
-// supervisors keep checkpointing; a new Runtime recovers them.
+// supervisors keep checkpointing; a new Runtime recovers them. The agent's
+// own cgroups are removed where no task is left in them.
 func (r *Runtime) Close() {
 	r.mu.Lock()
 	if r.closed {
@@ -220,6 +221,23 @@ func (r *Runtime) Close() {
 	}
 	r.mu.Unlock()
 	r.events.Close()
+	r.removeEmptyParents()
+}
+
+// removeEmptyParents removes the agent's task and supervisor cgroups and
+// its own, deepest first, in every hierarchy. rmdir refuses a cgroup that
+// still holds processes or child cgroups, so running (or unforgotten)
+// tasks keep theirs; the next Runtime creates them again as it launches.
+func (r *Runtime) removeEmptyParents() {
+	for _, rel := range []string{
+		filepath.Join(r.cgroupParent, taskCgroupDir),
+		filepath.Join(r.cgroupParent, supervisorCgroupDir),
+		r.cgroupParent,
+	} {
+		for _, dir := range newCgroup(r.layout, rel).Paths() {
+			_ = os.Remove(dir)
+		}
+	}
 }
 
 func (r *Runtime) lookup(id string) (*task, error) {
