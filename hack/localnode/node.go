@@ -539,6 +539,8 @@ func Teardown(n *Node, o *Options) error {
 			}
 			logf("removing %s (created by this run)", p)
 			if p == o.AgentWorkDir {
+				// The agent's table of per-framework task uids (agent/runtime).
+				note("remove task uid table", os.RemoveAll(filepath.Join(p, "checkpoints", ".task-uids")))
 				_ = os.Remove(filepath.Join(p, "checkpoints"))
 				// The agent's log server keeps its self-signed certificate here.
 				note("remove .log-server", os.RemoveAll(filepath.Join(p, ".log-server")))
