@@ -44,6 +44,11 @@ type offerState struct {
 	deleting      bool
 }
 
+// unanswered: the offer counts against its framework's offer cap.
+func (o *offerState) unanswered() bool {
+	return o.stage == offerCreating || o.stage == offerOutstanding && o.obj != nil && o.obj.Spec.Answer == nil
+}
+
 // holdsAlloc: the offer's remaining resources are booked in the allocator.
 func (o *offerState) holdsAlloc() bool { return o.stage != offerSettled }
 

@@ -269,7 +269,7 @@ func (e *engine) collectTasks(now time.Time) {
 		}
 		t.deleting = true
 		tk := t.key
-		e.do(e.deleteJob(t.obj, func(e *engine, err error) {
+		e.doIn(laneBackground, e.deleteJob(t.obj, func(e *engine, err error) {
 			if t := e.tasks[tk]; t != nil && err != nil {
 				t.deleting = false
 			}
