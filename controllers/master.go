@@ -127,6 +127,13 @@ func (o *Options) defaults() {
 	}
 }
 
+// CacheOptions are the manager cache options the master should run with:
+// managedFields are stripped from every cached object (the master never
+// reads them, and with many Tasks they are a large part of the cache).
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+}
+
 // Master is Agora's master: a leader-elected runnable whose single engine
 // goroutine owns the allocator and the books, fed by informer events.
 type Master struct {

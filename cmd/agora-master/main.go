@@ -86,6 +86,7 @@ func main() {
 	renew, lease, retry := 10*time.Second, 15*time.Second, 2*time.Second
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        scheme(),
+		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
