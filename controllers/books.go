@@ -42,6 +42,8 @@ type offerState struct {
 	withdrawMsg   string
 	deleteAt      time.Time // settled offers are deleted then
 	deleting      bool
+	seenTasks     map[string]string // Tasks seen naming it: name -> the offer UID they name
+	awaitSince    time.Time         // waiting (wall clock) for the Tasks its answer counts
 }
 
 // unanswered: the offer counts against its framework's offer cap.

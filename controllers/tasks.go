@@ -48,6 +48,7 @@ func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
 			res: res, obj: obj,
 		}
 		e.tasks[k] = t
+		e.indexTask(obj)
 		return t
 	}
 	if !newer(obj.ResourceVersion, t.obj.ResourceVersion) {

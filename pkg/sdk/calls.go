@@ -86,7 +86,15 @@ func (d *Driver) Accept(ctx context.Context, offer *agorav1.Offer, tasks []TaskI
 	d.markAnswered(offer.UID, true)
 
 	created, createErr := d.createTasks(ctx, offer, tasks)
-	err = d.answer(ctx, offer, agorav1.OfferAnswer{Type: agorav1.OfferAccept, RefuseSeconds: filters.RefuseSeconds})
+	a := agorav1.OfferAnswer{Type: agorav1.OfferAccept, RefuseSeconds: filters.RefuseSeconds}
+	if createErr == nil {
+		// The count lets the master settle without listing the Tasks. After
+		// a failed create (which may yet have landed) it is left out, and
+		// the master lists them.
+		n := int32(len(created))
+		a.Tasks = &n
+	}
+	err = d.answer(ctx, offer, a)
 	return created, errors.Join(createErr, err)
 }
 
