@@ -120,6 +120,8 @@ const (
 	nLanes
 )
 
+var laneNames = [nLanes]string{"critical", "offers", "background"}
+
 // laneMaxWait bounds how long a lower lane waits behind busier ones.
 const laneMaxWait = time.Second
 
@@ -151,7 +153,9 @@ func (q *workQueue) pop() (job, bool) {
 	if q.closed {
 		return nil, false
 	}
-	l := q.next(time.Now())
+	now := time.Now()
+	l := q.next(now)
+	writeWaitSeconds.WithLabelValues(laneNames[l]).Observe(now.Sub(q.lanes[l][0].at).Seconds())
 	j := q.lanes[l][0].j
 	q.lanes[l][0] = queuedJob{}
 	q.lanes[l] = q.lanes[l][1:]

@@ -39,6 +39,14 @@ func (e *engine) indexTask(obj *agorav1.Task) {
 // or waits (up to settleTasksWait) for the ones its answer counts. It
 // reports false when the master must list them instead.
 func (e *engine) settleFromBooks(o *offerState) bool {
+	ok := e.trySettleFromBooks(o)
+	if !ok {
+		settlesTotal.WithLabelValues("list").Inc()
+	}
+	return ok
+}
+
+func (e *engine) trySettleFromBooks(o *offerState) bool {
 	ans := o.obj.Spec.Answer
 	if ans == nil || ans.Tasks == nil || o.uid == "" {
 		return false
@@ -57,6 +65,7 @@ func (e *engine) settleFromBooks(o *offerState) bool {
 	if seen < int(*ans.Tasks) {
 		return e.awaitTasks(o)
 	}
+	settlesTotal.WithLabelValues("books").Inc()
 	o.stage = offerSettling
 	o.settleListed = false
 	e.settleListed(o.key, o.obj, tasks, nil)
