@@ -43,6 +43,13 @@ type offerState struct {
 	withdrawMsg   string
 	deleteAt      time.Time // settled offers are deleted then
 	deleting      bool
+	seenTasks     map[string]string // Tasks seen naming it: name -> the offer UID they name
+	awaitSince    time.Time         // waiting (wall clock) for the Tasks its answer counts
+}
+
+// unanswered: the offer counts against its framework's offer cap.
+func (o *offerState) unanswered() bool {
+	return o.stage == offerCreating || o.stage == offerOutstanding && o.obj != nil && o.obj.Spec.Answer == nil
 }
 
 // holdsAlloc: the offer's remaining resources are booked in the allocator.

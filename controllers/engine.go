@@ -105,16 +105,41 @@ func (b *inbox) drain(buf []msg) []msg {
 // result (nil when there is nothing to apply).
 type job func(ctx context.Context) msg
 
+// lane orders the master's writes. Binds, settles and task states are on
+// the critical path of tasks that are waiting; a burst of offer creates
+// (a first round makes one per agent) or of garbage collection must not
+// queue in front of them. Lower lanes are served when the higher ones are
+// empty, or when their oldest write has waited laneMaxWait, so that they
+// are never starved.
+type lane int
+
+const (
+	laneCritical   lane = iota // binds, settles, withdrawals, task states, kills
+	laneOffers                 // offer creates
+	laneBackground             // deletes of settled offers and old tasks, summary status
+	nLanes
+)
+
+var laneNames = [nLanes]string{"critical", "offers", "background"}
+
+// laneMaxWait bounds how long a lower lane waits behind busier ones.
+const laneMaxWait = time.Second
+
+type queuedJob struct {
+	j  job
+	at time.Time
+}
+
 type workQueue struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
-	jobs   []job
+	lanes  [nLanes][]queuedJob
 	closed bool
 }
 
-func (q *workQueue) push(j job) {
+func (q *workQueue) push(l lane, j job) {
 	q.mu.Lock()
-	q.jobs = append(q.jobs, j)
+	q.lanes[l] = append(q.lanes[l], queuedJob{j: j, at: time.Now()})
 	q.mu.Unlock()
 	q.cond.Signal()
 }
@@ -122,16 +147,44 @@ func (q *workQueue) push(j job) {
 func (q *workQueue) pop() (job, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for len(q.jobs) == 0 && !q.closed {
+	for q.empty() && !q.closed {
 		q.cond.Wait()
 	}
 	if q.closed {
 		return nil, false
 	}
-	j := q.jobs[0]
-	q.jobs[0] = nil
-	q.jobs = q.jobs[1:]
+	now := time.Now()
+	l := q.next(now)
+	writeWaitSeconds.WithLabelValues(laneNames[l]).Observe(now.Sub(q.lanes[l][0].at).Seconds())
+	j := q.lanes[l][0].j
+	q.lanes[l][0] = queuedJob{}
+	q.lanes[l] = q.lanes[l][1:]
 	return j, true
+}
+
+func (q *workQueue) empty() bool {
+	for _, l := range q.lanes {
+		if len(l) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// next picks the lane to serve: the lowest lane whose head waited too
+// long, else the highest non-empty lane.
+func (q *workQueue) next(now time.Time) lane {
+	for l := nLanes - 1; l > laneCritical; l-- {
+		if len(q.lanes[l]) > 0 && now.Sub(q.lanes[l][0].at) > laneMaxWait {
+			return l
+		}
+	}
+	for l := laneCritical; l < nLanes; l++ {
+		if len(q.lanes[l]) > 0 {
+			return l
+		}
+	}
+	return laneCritical
 }
 
 func (q *workQueue) close() {
@@ -141,8 +194,12 @@ func (q *workQueue) close() {
 	q.cond.Broadcast()
 }
 
-// do queues a write; its result comes back through the inbox.
-func (e *engine) do(j job) { e.work.push(j) }
+// do queues a write on the critical lane; its result comes back through
+// the inbox.
+func (e *engine) do(j job) { e.work.push(laneCritical, j) }
+
+// doIn queues a write on a lane.
+func (e *engine) doIn(l lane, j job) { e.work.push(l, j) }
 
 // run is the engine loop: apply messages, then allocate if something
 // changed; tick on the master's clock for timeouts and periodic rounds.
@@ -173,6 +230,8 @@ func (e *engine) run(ctx context.Context) {
 
 	ticker := e.clock.NewTicker(e.opts.AllocationInterval)
 	defer ticker.Stop()
+	batch := newBatchTimer(e.opts.AllocationBatch)
+	defer batch.stop()
 	var buf []msg
 	e.tick()
 	for {
@@ -181,6 +240,12 @@ func (e *engine) run(ctx context.Context) {
 			return
 		case <-ticker.C():
 			e.tick()
+			batch.stop()
+		case <-batch.c:
+			batch.fired()
+			if e.dirty {
+				e.allocate()
+			}
 		case <-e.inbox.signal:
 			buf = e.inbox.drain(buf)
 			for _, m := range buf {
@@ -191,10 +256,49 @@ func (e *engine) run(ctx context.Context) {
 			}
 			clear(buf)
 			if e.dirty {
-				e.allocate()
+				if batch.window <= 0 {
+					e.allocate()
+				} else {
+					batch.arm()
+				}
 			}
 		}
 	}
+}
+
+// batchTimer delays event-triggered rounds by a short window from the
+// first event, so resources freed by tasks ending close together (and
+// answers settling together) go out as one offer per agent instead of one
+// per task: every offer costs a create, an answer, a settle and a delete.
+// The window runs on the wall clock, not the master's: it is about the
+// apiserver's pace, not a timeout (and tests on a fake clock still see
+// event-triggered rounds).
+type batchTimer struct {
+	window time.Duration
+	t      *time.Timer
+	c      <-chan time.Time
+}
+
+func newBatchTimer(window time.Duration) *batchTimer { return &batchTimer{window: window} }
+
+// arm starts the window unless one is running.
+func (b *batchTimer) arm() {
+	if b.c != nil {
+		return
+	}
+	b.t = time.NewTimer(b.window)
+	b.c = b.t.C
+}
+
+// fired: the window ended.
+func (b *batchTimer) fired() { b.t, b.c = nil, nil }
+
+// stop drops a running window (a periodic round just ran).
+func (b *batchTimer) stop() {
+	if b.t != nil {
+		b.t.Stop()
+	}
+	b.fired()
 }
 
 // tick does the periodic work, all judged on the master's clock.

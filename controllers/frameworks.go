@@ -165,7 +165,7 @@ func (e *engine) removeFramework(f *fwState) {
 				o.withdrawPhase = agorav1.OfferRescinded // finished by the delete event
 			}
 			k := o.key
-			e.do(e.deleteJob(o.obj, func(e *engine, err error) {
+			e.doIn(laneBackground, e.deleteJob(o.obj, func(e *engine, err error) {
 				if o := e.offers[k]; o != nil && err != nil {
 					o.deleting = false
 				}

@@ -3,34 +3,34 @@ package controllers
 import (
 	"time"
 
-	coordv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Leases are judged by when the master saw them change, on its own clock
 // (like the node lifecycle controller), never by their renewTime, so
 // clock skew between machines cannot fail agents or frameworks.
 
-func (e *engine) onLease(obj *coordv1.Lease, deleted bool) {
+func (e *engine) onLease(obj client.Object, deleted bool) {
 	if deleted {
 		return // judged by its silence
 	}
-	k := key(obj.Namespace, obj.Name)
+	k := key(obj.GetNamespace(), obj.GetName())
 	l := e.leases[k]
-	if l != nil && !newer(obj.ResourceVersion, l.rv) {
+	if l != nil && !newer(obj.GetResourceVersion(), l.rv) {
 		return
 	}
 	if l == nil {
 		l = &leaseObs{}
 		e.leases[k] = l
 	}
-	l.rv, l.seenAt = obj.ResourceVersion, e.clock.Now()
-	if obj.Namespace == e.opts.AgentNamespace {
-		if a := e.agents[obj.Name]; a != nil && a.inAlloc && !a.reachable {
+	l.rv, l.seenAt = obj.GetResourceVersion(), e.clock.Now()
+	if obj.GetNamespace() == e.opts.AgentNamespace {
+		if a := e.agents[obj.GetName()]; a != nil && a.inAlloc && !a.reachable {
 			e.agentBack(a)
 		}
 	}
 	for _, f := range e.frameworks {
-		if f.ns == obj.Namespace && !f.connected && f.leaseKey() == k && !f.tornDown {
+		if f.ns == obj.GetNamespace() && !f.connected && f.leaseKey() == k && !f.tornDown {
 			f.connected = true
 			e.syncFramework(f)
 		}

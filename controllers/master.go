@@ -21,6 +21,15 @@ type Options struct {
 	// AllocationInterval between periodic allocation rounds (events also
 	// trigger rounds, batched).
 	AllocationInterval time.Duration
+	// AllocationBatch is how long an event-triggered round waits for more
+	// events (tasks ending, offers settling) after the first one, so that
+	// freed resources go out in fewer, larger offers. Negative: no wait.
+	AllocationBatch time.Duration
+	// MaxOffersPerFramework caps the offers a framework holds unanswered
+	// (being created or outstanding); the allocator skips it while it is at
+	// the cap. It keeps a first round from writing an offer per agent for
+	// a framework that can only answer a few at a time. Negative: no cap.
+	MaxOffersPerFramework int
 	// OfferTimeout is how long an offer stays outstanding unanswered.
 	OfferTimeout time.Duration
 	// AgentTimeout: an agent whose Lease the master has not seen change for
@@ -67,14 +76,16 @@ type Hooks struct {
 
 // Defaults.
 const (
-	DefaultAllocationInterval = time.Second
-	DefaultOfferTimeout       = 60 * time.Second
-	DefaultAgentTimeout       = 40 * time.Second
-	DefaultFrameworkTimeout   = 30 * time.Second
-	DefaultAgentRemovalRate   = 10.0
-	DefaultTaskRetention      = time.Hour
-	DefaultAgentNamespace     = "agora-system"
-	DefaultWorkers            = 16
+	DefaultAllocationInterval    = time.Second
+	DefaultAllocationBatch       = 200 * time.Millisecond
+	DefaultMaxOffersPerFramework = 64
+	DefaultOfferTimeout          = 60 * time.Second
+	DefaultAgentTimeout          = 40 * time.Second
+	DefaultFrameworkTimeout      = 30 * time.Second
+	DefaultAgentRemovalRate      = 10.0
+	DefaultTaskRetention         = time.Hour
+	DefaultAgentNamespace        = "agora-system"
+	DefaultWorkers               = 16
 	// statusPeriod: summary status is written at most this often per object.
 	statusPeriod = 10 * time.Second
 	// settledOfferGrace keeps rescinded and expired offers (which hold no
@@ -85,6 +96,12 @@ const (
 func (o *Options) defaults() {
 	if o.AllocationInterval <= 0 {
 		o.AllocationInterval = DefaultAllocationInterval
+	}
+	if o.AllocationBatch == 0 {
+		o.AllocationBatch = DefaultAllocationBatch
+	}
+	if o.MaxOffersPerFramework == 0 {
+		o.MaxOffersPerFramework = DefaultMaxOffersPerFramework
 	}
 	if o.OfferTimeout <= 0 {
 		o.OfferTimeout = DefaultOfferTimeout
@@ -113,6 +130,13 @@ func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
+}
+
+// CacheOptions are the manager cache options the master should run with:
+// managedFields are stripped from every cached object (the master never
+// reads them, and with many Tasks they are a large part of the cache).
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 }
 
 // Master is Agora's master: a leader-elected runnable whose single engine

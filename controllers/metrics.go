@@ -41,11 +41,19 @@ var (
 	frameworksTornDownTotal = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agora_master_frameworks_torn_down_total", Help: "Frameworks torn down after their failoverTimeout.",
 	})
+	settlesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agora_master_settles_total", Help: "Answered offers settled, by how their Tasks were found (books: the answer's count was seen; list: a consistent list).",
+	}, []string{"how"})
+	writeWaitSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "agora_master_write_wait_seconds", Help: "Time a write waited in the master's queue, by lane (critical, offers, background).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	}, []string{"lane"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(allocationRunSeconds, outstandingOffers, offersTotal, tasksByState,
-		invalidTasksTotal, tasksMarkedTotal, frameworkShare, roleShare, agentsGauge, agentsLostTotal, frameworksTornDownTotal)
+		invalidTasksTotal, tasksMarkedTotal, frameworkShare, roleShare, agentsGauge, agentsLostTotal, frameworksTornDownTotal,
+		writeWaitSeconds, settlesTotal)
 }
 
 // updateMetrics refreshes the gauges from the books.

@@ -43,6 +43,7 @@ func (e *engine) allocate() {
 	if e.ctx.Err() != nil {
 		return
 	}
+	e.setOfferBudgets()
 	start := time.Now()
 	decided := e.alloc.Allocate(e.clock.Now())
 	allocationRunSeconds.Observe(time.Since(start).Seconds())
@@ -50,6 +51,25 @@ func (e *engine) allocate() {
 		e.makeOffer(o)
 		if i == 0 && e.opts.Hooks.MidAllocation != nil {
 			e.opts.Hooks.MidAllocation()
+		}
+	}
+}
+
+// setOfferBudgets caps, for the coming round, the new offers of each
+// framework at MaxOffersPerFramework minus the offers it has not answered.
+func (e *engine) setOfferBudgets() {
+	if e.opts.MaxOffersPerFramework < 0 {
+		return
+	}
+	held := map[string]int{}
+	for _, o := range e.offers {
+		if o.unanswered() {
+			held[o.fw]++
+		}
+	}
+	for k, f := range e.frameworks {
+		if f.inAlloc {
+			_ = e.alloc.SetOfferBudget(k, max(0, e.opts.MaxOffersPerFramework-held[k]))
 		}
 	}
 }
@@ -97,7 +117,7 @@ func (e *engine) makeOffer(d allocator.Offer) {
 		},
 	}
 	k := o.key
-	e.do(func(ctx context.Context) msg {
+	e.doIn(laneOffers, func(ctx context.Context) msg {
 		err := e.m.client.Create(ctx, obj)
 		if err != nil && ctx.Err() != nil {
 			return nil
@@ -173,6 +193,7 @@ func (e *engine) onOffer(obj *agorav1.Offer, deleted bool) {
 		return
 	}
 	if obj.Spec.Answer != nil && o.stage == offerOutstanding {
+		e.dirty = true // its framework may be below its offer cap again
 		e.startSettle(o)
 	}
 }
@@ -411,7 +432,7 @@ func (e *engine) collectOffers(now time.Time) {
 		}
 		o.deleting = true
 		k := o.key
-		e.do(e.deleteJob(o.obj, func(e *engine, err error) {
+		e.doIn(laneBackground, e.deleteJob(o.obj, func(e *engine, err error) {
 			if o := e.offers[k]; o != nil && err != nil {
 				o.deleting = false
 			}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
@@ -84,4 +86,44 @@ func TestOfferLaunchAcceptFilter(t *testing.T) {
 	if fw := h.getFramework("spark"); fw.Status.Phase != agorav1.FrameworkActive || fw.Status.FrameworkID != string(fw.UID) {
 		t.Errorf("framework status: %+v", fw.Status)
 	}
+}
+
+// An answer that counts the Tasks created is settled from the Tasks the
+// master has seen; one that counts more than were created is settled by
+// the consistent list after a short wait; either way every Task that fits
+// is bound and the offer is accepted once.
+func TestAnswerTaskCount(t *testing.T) {
+	h := newHarness(t, 2, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("spark", nil)
+	offers := h.waitOffers("spark", 2)
+	settle := func(o *agorav1.Offer, count int32, names ...string) {
+		t.Helper()
+		for _, n := range names {
+			h.create(h.task(n, "spark", o, "1", "1Gi"))
+		}
+		patch := client.MergeFrom(o.DeepCopy())
+		o.Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferAccept, Tasks: &count}
+		if err := h.c.Patch(h.ctx, o, patch); err != nil {
+			t.Fatal(err)
+		}
+		h.eventually("offer "+o.Name+" settled", 15*time.Second, func() bool {
+			for _, x := range h.offers("spark") {
+				if x.Name == o.Name {
+					*o = x
+					return x.Status.Phase == agorav1.OfferAccepted
+				}
+			}
+			return false
+		})
+		if int(o.Status.TasksLaunched) != len(names) {
+			t.Errorf("offer %s: %d tasks launched, want %d", o.Name, o.Status.TasksLaunched, len(names))
+		}
+		for _, n := range names {
+			h.waitTask(n, stateIs(agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning))
+		}
+	}
+	settle(&offers[0], 3, "c1", "c2", "c3")
+	settle(&offers[1], 2, "w1") // counts one Task too many: listed after the wait
+	h.checker.Sync()
 }

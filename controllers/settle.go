@@ -28,6 +28,9 @@ func (e *engine) startSettle(o *offerState) {
 	if o.stage != offerOutstanding {
 		return
 	}
+	if e.settleFromBooks(o) {
+		return
+	}
 	o.stage = offerSettling
 	o.settleListed = false
 	k, ns, name := o.key, o.ns, o.name

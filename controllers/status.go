@@ -263,7 +263,7 @@ func (e *engine) writeRoleStatuses(now time.Time) {
 		base := rr.DeepCopy()
 		obj := rr.DeepCopy()
 		obj.Status = next
-		e.do(func(ctx context.Context) msg {
+		e.doIn(laneBackground, func(ctx context.Context) msg {
 			if err := e.m.client.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil && ctx.Err() == nil && !isNotFound(err) {
 				e.log.Error(err, "writing resource role status", "resourceRole", obj.Name)
 			}

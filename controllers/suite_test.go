@@ -77,6 +77,7 @@ func startMaster(t *testing.T, clk *clocktesting.FakeClock, o masterOpts) *maste
 	lease, renew, retry := 2*time.Second, 1500*time.Millisecond, 200*time.Millisecond
 	mgr, err := manager.New(env.Config, manager.Options{
 		Scheme:                        env.Scheme,
+		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                o.leaderElect,

@@ -48,6 +48,7 @@ func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
 			res: res, obj: obj,
 		}
 		e.tasks[k] = t
+		e.indexTask(obj)
 		return t
 	}
 	if !newer(obj.ResourceVersion, t.obj.ResourceVersion) {
@@ -304,7 +305,7 @@ func (e *engine) collectTasks(now time.Time) {
 		}
 		t.deleting = true
 		tk := t.key
-		e.do(e.deleteJob(t.obj, func(e *engine, err error) {
+		e.doIn(laneBackground, e.deleteJob(t.obj, func(e *engine, err error) {
 			if t := e.tasks[tk]; t != nil && err != nil {
 				t.deleting = false
 			}

@@ -6,11 +6,22 @@ import (
 
 	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
+
+// leaseMetadata is the object the master watches Leases as: only their
+// metadata, since a Lease is judged by its resourceVersion changing. Every
+// renewal of every agent and framework (100 per second at 1,000 agents)
+// then decodes and caches a few hundred bytes instead of the whole object.
+func leaseMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(coordv1.SchemeGroupVersion.WithKind("Lease"))
+	return m
+}
 
 // watch subscribes the engine to the manager's shared informers. Handlers
 // only enqueue; the engine applies events in order on its goroutine. The
@@ -25,7 +36,7 @@ func (e *engine) watch(ctx context.Context) error {
 		{&corev1.Namespace{}, func(e *engine, o client.Object, d bool) { e.onNamespace(o.(*corev1.Namespace), d) }},
 		{&agorav1.ResourceRole{}, func(e *engine, o client.Object, d bool) { e.onRole(o.(*agorav1.ResourceRole), d) }},
 		{&agorav1.Agent{}, func(e *engine, o client.Object, d bool) { e.onAgent(o.(*agorav1.Agent), d) }},
-		{&coordv1.Lease{}, func(e *engine, o client.Object, d bool) { e.onLease(o.(*coordv1.Lease), d) }},
+		{leaseMetadata(), func(e *engine, o client.Object, d bool) { e.onLease(o, d) }},
 		{&agorav1.Framework{}, func(e *engine, o client.Object, d bool) { e.onFramework(o.(*agorav1.Framework), d) }},
 		{&agorav1.Offer{}, func(e *engine, o client.Object, d bool) { e.onOffer(o.(*agorav1.Offer), d) }},
 		{&agorav1.Task{}, func(e *engine, o client.Object, d bool) { e.onTask(o.(*agorav1.Task), d) }},

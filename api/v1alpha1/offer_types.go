@@ -30,6 +30,16 @@ type OfferAnswer struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=31536000
 	RefuseSeconds *int32 `json:"refuseSeconds,omitempty"`
+
+	// Tasks is how many Tasks the framework created on this offer before
+	// answering. With it the master settles once it has seen that many
+	// Tasks naming the offer, without listing them from the apiserver; a
+	// Task it has not seen when it settles is dropped, as one created
+	// after the answer is. Without it (or while the master has seen fewer)
+	// the master lists them with a consistent read.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Tasks *int32 `json:"tasks,omitempty"`
 }
 
 // OfferSpec is written by the master when it makes the offer; only Answer is

@@ -40,6 +40,8 @@ func main() {
 		leaderElect                         bool
 	)
 	flag.DurationVar(&o.AllocationInterval, "allocation-interval", controllers.DefaultAllocationInterval, "time between periodic allocation rounds (events also trigger rounds, batched)")
+	flag.DurationVar(&o.AllocationBatch, "allocation-batch", controllers.DefaultAllocationBatch, "how long an event-triggered allocation round waits for more events, so freed resources go out in fewer, larger offers (negative: no wait)")
+	flag.IntVar(&o.MaxOffersPerFramework, "max-offers-per-framework", controllers.DefaultMaxOffersPerFramework, "most offers a framework holds unanswered; it gets no more until it answers some (negative: no cap)")
 	flag.DurationVar(&o.OfferTimeout, "offer-timeout", controllers.DefaultOfferTimeout, "how long an offer may stay unanswered before it expires")
 	flag.DurationVar(&o.AgentTimeout, "agent-timeout", controllers.DefaultAgentTimeout, "an agent whose Lease is not seen to change for this long is unreachable")
 	flag.DurationVar(&o.FrameworkTimeout, "framework-timeout", controllers.DefaultFrameworkTimeout, "a framework whose Lease is not seen to change for this long is Inactive")
@@ -92,6 +94,7 @@ func main() {
 	renew, lease, retry := 10*time.Second, 15*time.Second, 2*time.Second
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        scheme(),
+		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,

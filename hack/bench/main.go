@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type config struct {
 	taskCPUs, taskMem                                     string
 	ack, skipRefs, keep                                   bool
 	out                                                   string
+	apiserverFlags, masterFlags                           stringList
 	cpu, mem                                              resource.Quantity
 }
 
@@ -55,6 +57,8 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 1, "repeat everything on fresh control planes and report medians")
 	flag.StringVar(&c.out, "out", "", "directory for logs, profiles and the report (default: a new temporary directory)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the control plane's data directory")
+	flag.Var(&c.apiserverFlags, "apiserver-flag", "extra kube-apiserver flag, e.g. --apiserver-flag=--v=1 (repeatable)")
+	flag.Var(&c.masterFlags, "master-flag", "extra agora-master flag, e.g. --master-flag=--allocation-batch=0s (repeatable)")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard()) // the report is the output
 	var err error
@@ -108,3 +112,9 @@ func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
 }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

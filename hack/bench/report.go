@@ -18,6 +18,8 @@ type result struct {
 	// serverLatency: the apiserver's mean latency per verb on Agora's
 	// resources during the phase.
 	serverLatency string
+	// masterWaits: mean time the master's writes waited in its queue, per lane.
+	masterWaits string
 }
 
 func newResult() *result { return &result{m: map[string]float64{}, writes: writeCounts{}} }
@@ -139,6 +141,9 @@ func printResult(w io.Writer, c *config, title string, r *result) {
 	if len(cpus) > 0 {
 		slices.Sort(cpus)
 		fmt.Fprintf(w, "CPU cores used during the kube-scheduler reference: %s\n", strings.Join(cpus, ", "))
+	}
+	if r.masterWaits != "" {
+		fmt.Fprintf(w, "\nmaster writes, mean wait in its queue by lane: %s\n", r.masterWaits)
 	}
 	if r.serverLatency != "" {
 		fmt.Fprintf(w, "\napiserver mean latency during the Agora phase: %s\n", r.serverLatency)

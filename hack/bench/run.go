@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +41,13 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
+	var extra []string
+	if c.profileFor > 0 {
+		extra = append(extra, "--profiling=true") // for apiserver.cpu.pprof
+	}
+	extra = append(extra, c.apiserverFlags...)
 	cl, err := localcluster.Start(ctx, localcluster.Options{BinDir: bins, DataDir: filepath.Join(dir, "cluster"),
-		WithScheduler: true, Log: os.Stderr})
+		WithScheduler: true, Log: os.Stderr, ExtraAPIServerFlags: extra})
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +150,15 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 		return err
 	}
 
-	master, err := startChild("master", filepath.Join(binDir, "agora-master"), []string{
-		"--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--dashboard-bind-address", "0",
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	master, err := startChild("master", filepath.Join(binDir, "agora-master"), append([]string{
+		"--kubeconfig", kubeconfig, "--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0", "--dashboard-bind-address", "0",
 		"--pprof-bind-address", pprofAddr,
 		"--allocation-interval", c.allocInterval.String(), "--agent-timeout", max(40*time.Second, 4*c.leaseRenew).String(),
-	}, nil, logDir)
+	}, c.masterFlags...), nil, logDir)
 	if err != nil {
 		return err
 	}
@@ -188,6 +198,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	defer fws.stop()
 	profDone := make(chan string, 1)
 	go func() { profDone <- profileMaster(runCtx, pprofAddr, c.profileFor, binDir, dir) }()
+	go profileAPIServer(runCtx, cs, c.profileFor, dir)
 
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
@@ -224,6 +235,7 @@ wait:
 		r.set("agents.peak_rss_kib_per_agent", float64(st.hwmBytes)/1024/float64(c.agents))
 	}
 	saveHeap(ctx, pprofAddr, dir)
+	r.masterWaits = masterWriteWaits(ctx, metricsAddr, dir)
 	r.serverLatency = scrapeLatency(ctx, cs).summary(lat0)
 	cpu1 := cpuOf(procs)
 	for name, v := range cpu1 {
@@ -337,6 +349,67 @@ func profileMaster(ctx context.Context, addr string, d time.Duration, binDir, di
 		return fmt.Sprintf("go tool pprof: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+// profileAPIServer saves a CPU profile of kube-apiserver taken at the same
+// time as the master's (apiserver.cpu.pprof): the apiserver is where the
+// time goes, and its profile tells which requests and watches cost it.
+func profileAPIServer(ctx context.Context, cs kubernetes.Interface, d time.Duration, dir string) {
+	if d <= 0 {
+		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(3 * time.Second):
+	}
+	body, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/profile").
+		Param("seconds", strconv.Itoa(int(d.Seconds()))).Timeout(d + time.Minute).DoRaw(context.WithoutCancel(ctx))
+	if err != nil {
+		logf("apiserver profile: %v", err)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, "apiserver.cpu.pprof"), body, 0o644)
+}
+
+// masterWriteWaits saves the master's metrics (master.metrics.txt) and
+// summarises how long its writes waited in its queue, per lane.
+func masterWriteWaits(ctx context.Context, addr, dir string) string {
+	path := filepath.Join(dir, "master.metrics.txt")
+	if err := fetch(ctx, "http://"+addr+"/metrics", path); err != nil {
+		return "master metrics: " + err.Error()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	sum, count := map[string]float64{}, map[string]float64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, rest, ok := strings.Cut(line, "{lane=\"")
+		if !ok || !strings.HasPrefix(name, "agora_master_write_wait_seconds_") {
+			continue
+		}
+		lane, val, _ := strings.Cut(rest, "\"} ")
+		v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		switch name {
+		case "agora_master_write_wait_seconds_sum":
+			sum[lane] = v
+		case "agora_master_write_wait_seconds_count":
+			count[lane] = v
+		}
+	}
+	var parts []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "agora_master_settles_total{") {
+			parts = append(parts, "settles "+strings.TrimPrefix(line, "agora_master_settles_total"))
+		}
+	}
+	for _, lane := range []string{"critical", "offers", "background"} {
+		if count[lane] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f x %.0f ms", lane, count[lane], 1000*sum[lane]/count[lane]))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func saveHeap(ctx context.Context, addr, dir string) {

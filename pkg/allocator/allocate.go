@@ -127,7 +127,7 @@ func (a *Allocator) pick(n *roleNode, ag *agent, unres resources.Resources, stag
 			eqBase = inBase && o.Equal(unres)
 		}
 		for _, c := range k.order {
-			if ag.hasGPUs && !c.fw.gpuAware {
+			if ag.hasGPUs && !c.fw.gpuAware || c.fw.budget == 0 {
 				continue
 			}
 			if a.blocked(ag, c, o, inBase, eqBase, now) {
@@ -178,6 +178,9 @@ func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Of
 			prev.Resources = prev.Resources.Add(o)
 			return
 		}
+	}
+	if c.fw.budget > 0 {
+		c.fw.budget--
 	}
 	ag.roundOffers = append(ag.roundOffers, int32(len(*out)))
 	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})

@@ -364,3 +364,30 @@ func TestExcludedFromShares(t *testing.T) {
 		})
 	}
 }
+
+func TestOfferBudget(t *testing.T) {
+	a := New(Options{Seed: 1})
+	must(t, a.AddFramework(FrameworkInfo{ID: "a"}))
+	must(t, a.AddFramework(FrameworkInfo{ID: "b"}))
+	addAgents(t, a, 10, "cpus:1;mem:1Gi")
+	must(t, a.SetOfferBudget("a", 2))
+	must(t, a.SetOfferBudget("b", 0))
+	offers := a.Allocate(t0)
+	if len(offers) != 2 || offers[0].FrameworkID != "a" || offers[1].FrameworkID != "a" {
+		t.Fatalf("budgets 2 and 0: offers = %v", offers)
+	}
+	// The budget is spent: nothing more until it is set again.
+	if offers := a.Allocate(t0); len(offers) != 0 {
+		t.Fatalf("budget spent, still offered %v", offers)
+	}
+	must(t, a.SetOfferBudget("b", -1))
+	if offers := a.Allocate(t0); len(offers) != 8 {
+		t.Fatalf("no cap: %d offers, want the 8 agents left", len(offers))
+	}
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetOfferBudget("nobody", 1); err == nil {
+		t.Fatal("unknown framework accepted")
+	}
+}

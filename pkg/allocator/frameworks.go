@@ -9,6 +9,7 @@ type framework struct {
 	id       string
 	gpuAware bool
 	active   bool
+	budget   int                // new offers it may still get; negative: no limit
 	clients  map[string]*client // by role, subscribed or still holding resources
 }
 
@@ -29,7 +30,7 @@ type client struct {
 }
 
 func (c *client) eligible() bool {
-	return c.fw.active && c.subscribed && !c.suppressed
+	return c.fw.active && c.subscribed && !c.suppressed && c.fw.budget != 0
 }
 
 func (c *client) String() string { return fmt.Sprintf("framework %q in role %q", c.fw.id, c.role.name) }
@@ -68,7 +69,7 @@ func (a *Allocator) AddFramework(info FrameworkInfo) error {
 	if err != nil {
 		return err
 	}
-	fw := &framework{id: info.ID, gpuAware: info.GPUAware, active: true, clients: map[string]*client{}}
+	fw := &framework{id: info.ID, gpuAware: info.GPUAware, active: true, budget: -1, clients: map[string]*client{}}
 	a.frameworks[fw.id] = fw
 	for _, r := range roles {
 		c := a.client(fw, r)
@@ -177,6 +178,20 @@ func (a *Allocator) setActive(op, id string, active bool) error {
 		return errorf(op, fwSubject(id), ErrUnknownFramework, "")
 	}
 	fw.active = active
+	return nil
+}
+
+// SetOfferBudget caps how many new offers (one per agent and role) the
+// framework may get from the coming rounds; negative lifts the cap. It is
+// not Mesos': the master uses it to cap the offers a framework holds
+// unanswered, so that a round does not flood one framework with an offer
+// per agent when it answers only a few at a time.
+func (a *Allocator) SetOfferBudget(id string, n int) error {
+	fw, ok := a.frameworks[id]
+	if !ok {
+		return errorf("SetOfferBudget", fwSubject(id), ErrUnknownFramework, "")
+	}
+	fw.budget = n
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -54,9 +55,10 @@ func Refuse(d time.Duration) Filters {
 // locally that the tasks fit together in the offer and that the offer is
 // still outstanding, creating nothing otherwise (ErrInsufficientResources,
 // ErrOfferGone, ErrOfferAnswered). It then creates one Task per TaskInfo
-// naming the offer, and sets the answer once, with filters for the unused
-// resources. If a create fails it still answers, so the Tasks already
-// created launch, and returns them with the error.
+// naming the offer, concurrently, and once every create has returned sets
+// the answer once, with filters for the unused resources. If some creates
+// fail it still answers, so the Tasks created launch, and returns those
+// (in TaskInfo order) with the errors.
 func (d *Driver) Accept(ctx context.Context, offer *agorav1.Offer, tasks []TaskInfo, filters Filters) ([]*agorav1.Task, error) {
 	have, err := offer.Spec.Resources.Model()
 	if err != nil {
@@ -83,18 +85,49 @@ func (d *Driver) Accept(ctx context.Context, offer *agorav1.Offer, tasks []TaskI
 	}
 	d.markAnswered(offer.UID, true)
 
-	created := make([]*agorav1.Task, 0, len(tasks))
-	var createErr error
-	for _, ti := range tasks {
-		t := d.taskFor(offer, ti)
-		if err := d.client.Create(ctx, t); err != nil {
-			createErr = fmt.Errorf("sdk: creating task %q: %w", ti.Name, err)
-			break
-		}
-		created = append(created, t)
+	created, createErr := d.createTasks(ctx, offer, tasks)
+	a := agorav1.OfferAnswer{Type: agorav1.OfferAccept, RefuseSeconds: filters.RefuseSeconds}
+	if createErr == nil {
+		// The count lets the master settle without listing the Tasks. After
+		// a failed create (which may yet have landed) it is left out, and
+		// the master lists them.
+		n := int32(len(created))
+		a.Tasks = &n
 	}
-	err = d.answer(ctx, offer, agorav1.OfferAnswer{Type: agorav1.OfferAccept, RefuseSeconds: filters.RefuseSeconds})
+	err = d.answer(ctx, offer, a)
 	return created, errors.Join(createErr, err)
+}
+
+// maxParallelCreates bounds the Task creates one Accept has in flight.
+const maxParallelCreates = 16
+
+// createTasks creates an offer's Tasks concurrently: an offer of a whole
+// agent carries many tasks, and creating them one after another made the
+// offer (and every task on it) wait for the sum of the round trips. It
+// returns the Tasks created, in TaskInfo order, and the failures.
+func (d *Driver) createTasks(ctx context.Context, offer *agorav1.Offer, tasks []TaskInfo) ([]*agorav1.Task, error) {
+	objs := make([]*agorav1.Task, len(tasks))
+	errs := make([]error, len(tasks))
+	sem := make(chan struct{}, maxParallelCreates)
+	var wg sync.WaitGroup
+	for i, ti := range tasks {
+		objs[i] = d.taskFor(offer, ti)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.client.Create(ctx, objs[i]); err != nil {
+				errs[i] = fmt.Errorf("sdk: creating task %q: %w", ti.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	created := make([]*agorav1.Task, 0, len(tasks))
+	for i, t := range objs {
+		if errs[i] == nil {
+			created = append(created, t)
+		}
+	}
+	return created, errors.Join(errs...)
 }
 
 // Decline answers offer Decline: its resources are not offered to this
