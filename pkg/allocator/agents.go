@@ -16,6 +16,7 @@ type agent struct {
 	roundOffers []int32                        // stage 1 and stage 2 offers
 	reserved    map[string]resources.Resources // role -> reserved part of total
 	free        resources.Resources            // total minus everything allocated
+	heldBy      []int32                        // client slot of each holding: the key find scans
 	alloc       []holding                      // per client, exact (ports too); few per agent
 	agentFilters
 
@@ -29,7 +30,10 @@ type agent struct {
 }
 
 // holding is what one client holds on an agent. A slice of these beats a
-// map: agents hold few clients and the scan stays in one cache line or two.
+// map: agents hold few clients (up to one per task). The keys live apart,
+// in heldBy, so that a lookup scans 4 bytes per holding instead of 64: an
+// agent running 24 tasks of 24 frameworks keeps its keys in two cache
+// lines rather than 24.
 type holding struct {
 	c *client
 	r resources.Resources
@@ -37,8 +41,11 @@ type holding struct {
 
 // find returns the index of c's holding on ag, or -1.
 func (ag *agent) find(c *client) int {
-	for i := range ag.alloc {
-		if ag.alloc[i].c == c {
+	if c == nil {
+		return -1
+	}
+	for i, s := range ag.heldBy {
+		if s == c.slot {
 			return i
 		}
 	}

@@ -23,6 +23,7 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 		ag.alloc[i].r = ag.alloc[i].r.Add(o)
 	} else {
 		ag.alloc = append(ag.alloc, holding{c, o})
+		ag.heldBy = append(ag.heldBy, c.slot)
 		c.nAgents++
 	}
 	if _, ok := ag.reserved[c.role.name]; ok {
@@ -48,19 +49,20 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 	return nil
 }
 
-// unbook returns r (contained in ag.alloc[c]) from c to ag.
-func (a *Allocator) unbook(ag *agent, c *client, r resources.Resources) {
+// unbook returns r (contained in ag.alloc[i], c's holding) from c to ag.
+func (a *Allocator) unbook(ag *agent, c *client, i int, r resources.Resources) {
 	var before resources.Resources
 	if ag.reachable && len(ag.reserved) > 0 {
 		before = ag.unreserved()
 	}
-	i := ag.find(c)
 	left, _ := ag.alloc[i].r.Subtract(r) // callers checked that c holds r
 	if left.IsEmpty() {
 		last := len(ag.alloc) - 1
 		ag.alloc[i] = ag.alloc[last]
 		ag.alloc[last] = holding{}
 		ag.alloc = ag.alloc[:last]
+		ag.heldBy[i] = ag.heldBy[last]
+		ag.heldBy = ag.heldBy[:last]
 		c.nAgents--
 	} else {
 		ag.alloc[i].r = left
@@ -93,9 +95,9 @@ func (a *Allocator) unbookScalars(c *client, s *scalars) {
 	subS(&a.allocated, s)
 }
 
-// release returns everything c holds on ag.
-func (a *Allocator) release(ag *agent, c *client, r resources.Resources) {
-	a.unbook(ag, c, r)
+// release returns everything c holds on ag (its holding i).
+func (a *Allocator) release(ag *agent, c *client, i int) {
+	a.unbook(ag, c, i, ag.alloc[i].r)
 }
 
 // Recover returns resources of framework fw in role on agent: an offer
@@ -117,7 +119,7 @@ func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, r
 	if c == nil || i < 0 || !have.Contains(r) {
 		return errorf(op, fwSubject(fw), ErrNotAllocated, "it holds %q in role %q on agent %q, cannot return %q", have.String(), role, agentName, r.String())
 	}
-	a.unbook(ag, c, r)
+	a.unbook(ag, c, i, r)
 	if refuse > 0 && c.subscribed {
 		n := nowNanos(now)
 		until := n + int64(refuse)
