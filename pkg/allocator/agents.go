@@ -7,37 +7,62 @@ import (
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
+// agent is one agent's books. Rounds visit agents in a shuffled order and
+// Recover comes in any order, so nearly every touch of an agent is a cache
+// miss, and what a round costs at 10,000+ agents is the number of distinct
+// cache lines it reads per agent. The fields are therefore ordered by use:
+// the first line serves a Recover and a visit that finds nothing to offer,
+// the next four what an offer, a decline filter and the filter check read,
+// and everything else comes after. The struct is sized for a 64-byte-aligned
+// allocation class (TestAgentLayout), so the lines are the real ones.
 type agent struct {
-	// Hot: read on every visit of a round and on every Recover. Kept
-	// together so a visit touches few cache lines.
+	// Line 0: a Recover, and a visit with nothing to offer.
+	free        resources.Resources // total minus everything allocated
 	reachable   bool
 	hasGPUs     bool
-	roundSeen   uint64                         // per round: offers made here, to merge
-	roundOffers []int32                        // stage 1 and stage 2 offers
-	reserved    map[string]resources.Resources // role -> reserved part of total
-	free        resources.Resources            // total minus everything allocated
-	heldBy      []int32                        // client slot of each holding: the key find scans
-	alloc       []holding                      // per client, exact (ports too); few per agent
-	agentFilters
+	hasReserved bool // len(reserved) > 0, without reading the map
+	heldPorts   bool // some holding has ports: heldRanges is in use
+	filtered    bool // len(recs) > 0: the filter lines need reading
+	baseOK      bool // base is set (filters.go)
 
-	name        string
-	idx         int // position in Allocator.agentList
+	// Line 1: holdings, as parallel arrays (see holding), and the name an
+	// offer carries.
+	heldBy []int32   // client slot of each holding: the key find scans
+	held   []scalars // scalars of each holding
+	name   string
+
+	// Line 2: decline filters (filters.go).
+	recs       []filterRec
+	hasFilter  bitset // slots with a live filter here
+	nextExpiry int64  // earliest filter expiry
+	idx        int    // position in Allocator.agentList
+
+	// Line 3.
+	base      resources.Resources // availability the filter bits were computed for
+	roundSeen uint64              // round of roundOffers (cold; fills the line)
+
+	// Line 4.
+	covered    bitset                         // slots whose filter refuses all of base
+	heldRanges []resources.Ranges             // ports of each holding, once heldPorts
+	reserved   map[string]resources.Resources // role -> reserved part of total
+	roleAlloc  map[string]scalars             // per reserved role: allocation of that role here
+
+	// Cold.
+	roundOffers []int32 // stage 1 offers here this round (indices in Allocate's result), to merge
+	refused     []refusedEntry
 	hostname    string
 	attributes  map[string]string
 	total       resources.Resources
 	reservedSum resources.Resources
-	roleAlloc   map[string]scalars // per reserved role: allocation of that role here
 }
 
-// holding is what one client holds on an agent. A slice of these beats a
-// map: agents hold few clients (up to one per task). The keys live apart,
-// in heldBy, so that a lookup scans 4 bytes per holding instead of 64: an
-// agent running 24 tasks of 24 frameworks keeps its keys in two cache
-// lines rather than 24.
-type holding struct {
-	c *client
-	r resources.Resources
-}
+// An agent's holdings are what each client holds there: few per agent (at
+// most one per client, in practice up to one per task). They are parallel
+// arrays rather than a map or a slice of structs: find scans 4 bytes per
+// holding (an agent with 24 holders keeps its keys in two cache lines), the
+// scalars take 32 bytes, and ports, which many clusters never use, get an
+// array only on agents where some holding has them. None of the arrays holds
+// pointers but the ports, so the garbage collector skips them.
 
 // find returns the index of c's holding on ag, or -1.
 func (ag *agent) find(c *client) int {
@@ -52,10 +77,71 @@ func (ag *agent) find(c *client) int {
 	return -1
 }
 
+// holding returns holding i.
+func (ag *agent) holding(i int) resources.Resources {
+	r := resources.Resources{Scalars: ag.held[i]}
+	if ag.heldPorts {
+		r.Ports = ag.heldRanges[i]
+	}
+	return r
+}
+
+// heldPortsOf returns the ports of holding i.
+func (ag *agent) heldPortsOf(i int) resources.Ranges {
+	if ag.heldPorts {
+		return ag.heldRanges[i]
+	}
+	return nil
+}
+
+// setHolding replaces holding i.
+func (ag *agent) setHolding(i int, r resources.Resources) {
+	ag.held[i] = r.Scalars
+	if len(r.Ports) > 0 {
+		ag.usePorts()
+	}
+	if ag.heldPorts {
+		ag.heldRanges[i] = r.Ports
+	}
+}
+
+// addHolding appends a holding for slot.
+func (ag *agent) addHolding(slot int32, r resources.Resources) {
+	ag.heldBy = append(ag.heldBy, slot)
+	ag.held = append(ag.held, r.Scalars)
+	if ag.heldPorts {
+		ag.heldRanges = append(ag.heldRanges, nil)
+	}
+	ag.setHolding(len(ag.held)-1, r)
+}
+
+// dropHolding removes holding i (the last one takes its place).
+func (ag *agent) dropHolding(i int) {
+	last := len(ag.held) - 1
+	ag.heldBy[i], ag.held[i] = ag.heldBy[last], ag.held[last]
+	ag.heldBy, ag.held = ag.heldBy[:last], ag.held[:last]
+	if ag.heldPorts {
+		ag.heldRanges[i] = ag.heldRanges[last]
+		ag.heldRanges[last] = nil
+		ag.heldRanges = ag.heldRanges[:last]
+		if last == 0 {
+			ag.heldPorts, ag.heldRanges = false, nil
+		}
+	}
+}
+
+// usePorts starts keeping ports for ag's holdings.
+func (ag *agent) usePorts() {
+	if !ag.heldPorts {
+		ag.heldPorts = true
+		ag.heldRanges = make([]resources.Ranges, len(ag.held), cap(ag.held))
+	}
+}
+
 // holds returns what c holds on ag.
 func (ag *agent) holds(c *client) resources.Resources {
 	if i := ag.find(c); i >= 0 {
-		return ag.alloc[i].r
+		return ag.holding(i)
 	}
 	return resources.Resources{}
 }
@@ -84,7 +170,7 @@ func (ag *agent) reservedUsed(role string) scalars {
 
 // unreserved returns the unreserved resources not allocated.
 func (ag *agent) unreserved() resources.Resources {
-	if len(ag.reserved) == 0 {
+	if !ag.hasReserved {
 		return ag.free
 	}
 	out := ag.free
@@ -156,6 +242,7 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 	if !ag.total.Contains(ag.reservedSum) {
 		return nil, errorf(op, subj, ErrInvalid, "reservations (%v) do not fit in the total (%v)", ag.reservedSum, ag.total)
 	}
+	ag.hasReserved = len(ag.reserved) > 0
 	return ag, nil
 }
 
@@ -213,11 +300,11 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInsufficient, "the new total does not hold what is allocated (%v): %v", used, err2)
 	}
 	ag.free = free
-	for _, h := range old.alloc {
-		c, r := h.c, h.r
+	for i, s := range old.heldBy {
+		c := a.slots[s].c
 		if _, ok := ag.reserved[c.role.name]; ok {
 			ra := ag.roleAlloc[c.role.name]
-			addS(&ra, &r.Scalars)
+			addS(&ra, &old.held[i])
 			ag.roleAlloc[c.role.name] = ra
 		}
 	}
@@ -229,6 +316,7 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 	a.joinTotals(old, -1)
 	old.hostname, old.attributes, old.total, old.hasGPUs = ag.hostname, ag.attributes, ag.total, ag.hasGPUs
 	old.reserved, old.reservedSum, old.free, old.roleAlloc = ag.reserved, ag.reservedSum, ag.free, ag.roleAlloc
+	old.hasReserved = ag.hasReserved
 	old.baseOK = false
 	a.joinTotals(old, +1)
 	return nil
@@ -243,9 +331,9 @@ func (a *Allocator) RemoveAgent(name string) error {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
 	a.joinTotals(ag, -1)
-	for _, h := range ag.alloc {
-		c := h.c
-		a.unbookScalars(c, &h.r.Scalars)
+	for i, s := range ag.heldBy {
+		c := a.slots[s].c
+		a.unbookScalars(c, &ag.held[i])
 		c.nAgents--
 		a.maybeDropClient(c)
 	}
@@ -254,6 +342,9 @@ func (a *Allocator) RemoveAgent(name string) error {
 			s.c.nFilters--
 			a.filters--
 		}
+	}
+	if !ag.reachable {
+		a.unreachable--
 	}
 	last := a.agentList[len(a.agentList)-1]
 	a.agentList[ag.idx] = last
@@ -278,6 +369,11 @@ func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
 	a.joinTotals(ag, -1)
 	ag.reachable = reachable
 	a.joinTotals(ag, +1)
+	if reachable {
+		a.unreachable--
+	} else {
+		a.unreachable++
+	}
 	return nil
 }
 

@@ -26,14 +26,19 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 		return nil
 	}
 	a.order = a.order[:0]
-	for _, ag := range a.agentList {
-		if ag.reachable {
-			a.order = append(a.order, ag)
+	if a.unreachable == 0 {
+		a.order = append(a.order, a.agentList...) // without reading every agent
+	} else {
+		for _, ag := range a.agentList {
+			if ag.reachable {
+				a.order = append(a.order, ag)
+			}
 		}
 	}
 	a.rng.Shuffle(len(a.order), func(i, j int) { a.order[i], a.order[j] = a.order[j], a.order[i] })
 
-	out := make([]Offer, 0, a.lastOffers)
+	out := make([]Offer, 0, a.lastOffers+a.lastOffers/8+8) // rounds vary; growing copies it all
+	a.stage1 = unsatisfied
 	if unsatisfied {
 		for _, ag := range a.order {
 			a.visit(ag, 1, nowN, &out)
@@ -79,22 +84,23 @@ func (a *Allocator) visit(ag *agent, stage int, now int64, out *[]Offer) {
 		return
 	}
 	quota := len(a.guaranteed) > 0 || a.anyLimit
+	a.visitOffs = a.visitOffs[:0]
 	for {
 		unres := ag.unreserved()
-		resv := len(ag.reserved) > 0 && ag.anyReservedFree()
+		resv := ag.hasReserved && ag.anyReservedFree()
 		if !resv && !a.allocatable(&unres.Scalars) {
 			return
 		}
 		a.refresh(ag, unres, now)
 		// Every eligible client has a filter refusing all of it.
-		if !resv && andCount(ag.covered, a.eligible) == a.nEligible {
+		if !resv && ag.filtered && andCount(ag.covered, a.eligible) == a.nEligible {
 			return
 		}
 		c, o := a.pick(a.root, ag, unres, stage, quota, now)
 		if c == nil {
 			return
 		}
-		a.offer(ag, c, o, out)
+		a.offer(ag, c, o, stage, out)
 	}
 }
 
@@ -141,7 +147,7 @@ func (a *Allocator) pick(n *roleNode, ag *agent, unres resources.Resources, stag
 
 // offer books o for c and restores the DRF order of c and its roles, which
 // are the only keys that changed.
-func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Offer) {
+func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, stage int, out *[]Offer) {
 	leaf := c.role.self
 	ci := indexClient(leaf.order, c)
 	a.pos = a.pos[:0]
@@ -169,16 +175,41 @@ func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Of
 		i++
 	}
 
-	if ag.roundSeen != a.round {
-		ag.roundSeen = a.round
-		ag.roundOffers = ag.roundOffers[:0]
+	if j := a.earlierOffer(ag, c, *out); j >= 0 {
+		(*out)[j].Resources = (*out)[j].Resources.Add(o)
+		return
 	}
-	for _, j := range ag.roundOffers {
-		if prev := &(*out)[j]; prev.FrameworkID == c.fw.id && prev.Role == c.role.name {
-			prev.Resources = prev.Resources.Add(o)
-			return
+	j := int32(len(*out))
+	a.visitOffs = append(a.visitOffs, j)
+	if stage == 1 {
+		if ag.roundSeen != a.round {
+			ag.roundSeen = a.round
+			ag.roundOffers = ag.roundOffers[:0]
+		}
+		ag.roundOffers = append(ag.roundOffers, j)
+	}
+	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})
+}
+
+// earlierOffer returns the index in out of this round's offer to c on ag,
+// or -1: a framework gets one offer per role and agent in a round. Offers
+// on ag come from its stage 1 visit (kept on the agent, a cold line read
+// only when stage 1 ran) and from the current visit (kept in scratch).
+func (a *Allocator) earlierOffer(ag *agent, c *client, out []Offer) int {
+	same := func(j int32) bool {
+		return out[j].FrameworkID == c.fw.id && out[j].Role == c.role.name
+	}
+	for _, j := range a.visitOffs {
+		if same(j) {
+			return int(j)
 		}
 	}
-	ag.roundOffers = append(ag.roundOffers, int32(len(*out)))
-	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})
+	if a.stage1 && ag.roundSeen == a.round {
+		for _, j := range ag.roundOffers {
+			if same(j) {
+				return int(j)
+			}
+		}
+	}
+	return -1
 }

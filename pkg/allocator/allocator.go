@@ -118,11 +118,12 @@ type Allocator struct {
 	minimum scalars
 	rng     *rand.Rand
 
-	agents     map[string]*agent
-	agentList  []*agent // dense; agent.idx is the position
-	frameworks map[string]*framework
-	roles      map[string]*roleNode // real roles by name
-	root       *roleNode
+	agents      map[string]*agent
+	agentList   []*agent // dense; agent.idx is the position
+	unreachable int      // agents not reachable: rounds copy agentList when 0
+	frameworks  map[string]*framework
+	roles       map[string]*roleNode // real roles by name
+	root        *roleNode
 
 	slots     []slot // client slots: index into agents' filter bitsets
 	freeSlots []int32
@@ -140,6 +141,8 @@ type Allocator struct {
 
 	// per-round scratch, reused to keep rounds allocation-light
 	order     []*agent
+	stage1    bool    // stage 1 runs this round
+	visitOffs []int32 // offers of the current visit (indices in the result)
 	eligible  bitset
 	nEligible int
 	nGPUAware int

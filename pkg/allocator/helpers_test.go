@@ -21,6 +21,18 @@ func must(t testing.TB, err error) {
 
 // checkBooks verifies the allocator's internal bookkeeping from scratch.
 func checkBooks(a *Allocator) error {
+	unreachable := 0
+	for _, ag := range a.agentList {
+		if !ag.reachable {
+			unreachable++
+		}
+		if ag.filtered != (len(ag.recs) > 0) {
+			return fmt.Errorf("%v: filtered is %v with %d filter records", ag, ag.filtered, len(ag.recs))
+		}
+	}
+	if unreachable != a.unreachable {
+		return fmt.Errorf("%d agents unreachable, counted %d", unreachable, a.unreachable)
+	}
 	var allocated, total, freeUnres scalars
 	perClient := map[*client]scalars{}
 	perClientAgents := map[*client]int{}
@@ -30,8 +42,17 @@ func checkBooks(a *Allocator) error {
 		}
 		sum := ag.free
 		seen := map[*client]bool{}
-		for _, h := range ag.alloc {
-			c, r := h.c, h.r
+		if len(ag.heldBy) != len(ag.held) || (ag.heldPorts && len(ag.heldRanges) != len(ag.held)) || ag.heldPorts != (ag.heldRanges != nil) {
+			return fmt.Errorf("%v: holding arrays out of step", ag)
+		}
+		if ag.hasReserved != (len(ag.reserved) > 0) {
+			return fmt.Errorf("%v: hasReserved is %v", ag, ag.hasReserved)
+		}
+		for i, s := range ag.heldBy {
+			c, r := a.slots[s].c, ag.holding(i)
+			if c == nil {
+				return fmt.Errorf("%v: holding of free slot %d", ag, s)
+			}
 			if seen[c] {
 				return fmt.Errorf("%v: two holdings for %v", ag, c)
 			}
@@ -63,9 +84,9 @@ func checkBooks(a *Allocator) error {
 		}
 		for role := range ag.reserved {
 			var ra scalars
-			for _, h := range ag.alloc {
-				if h.c.role.name == role {
-					addS(&ra, &h.r.Scalars)
+			for i, s := range ag.heldBy {
+				if a.slots[s].c.role.name == role {
+					addS(&ra, &ag.held[i])
 				}
 			}
 			if ra != ag.roleAlloc[role] {

@@ -76,11 +76,7 @@ func (a *Allocator) Stats() Stats {
 		Rounds:          a.round,
 		LastRoundOffers: a.lastOffers,
 	}
-	for _, ag := range a.agentList {
-		if ag.reachable {
-			s.ReachableAgents++
-		}
-	}
+	s.ReachableAgents = len(a.agentList) - a.unreachable
 	for _, fw := range a.frameworks {
 		if fw.active {
 			s.ActiveFrameworks++
