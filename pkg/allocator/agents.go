@@ -249,7 +249,7 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 // AddAgent adds a reachable agent with nothing allocated; use AddAllocation
 // for the tasks it already runs.
 func (a *Allocator) AddAgent(info AgentInfo) error {
-	if _, ok := a.agents[info.Name]; ok {
+	if a.agents.get(info.Name, a.agentList) != nil {
 		return errorf("AddAgent", agentSubject(info.Name), ErrExists, "remove it first or use UpdateAgent")
 	}
 	ag, err := validateAgent("AddAgent", info)
@@ -260,7 +260,7 @@ func (a *Allocator) AddAgent(info AgentInfo) error {
 	ag.reachable = true
 	ag.idx = len(a.agentList)
 	a.agentList = append(a.agentList, ag)
-	a.agents[ag.name] = ag
+	a.agents.put(ag.name, ag.idx, a.agentList)
 	a.joinTotals(ag, +1)
 	return nil
 }
@@ -282,8 +282,8 @@ func (a *Allocator) joinTotals(ag *agent, sign int64) {
 // fails with ErrInsufficient if what is allocated there would not fit.
 // Filters stay (Mesos keeps them too).
 func (a *Allocator) UpdateAgent(info AgentInfo) error {
-	old, ok := a.agents[info.Name]
-	if !ok {
+	old := a.agents.get(info.Name, a.agentList)
+	if old == nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrUnknownAgent, "add it first")
 	}
 	ag, err := validateAgent("UpdateAgent", info)
@@ -326,8 +326,8 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 // outstanding offers) is released from the frameworks' books, and its
 // filters go with it; the master rescinds the offers.
 func (a *Allocator) RemoveAgent(name string) error {
-	ag, ok := a.agents[name]
-	if !ok {
+	ag := a.agents.get(name, a.agentList)
+	if ag == nil {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
 	a.joinTotals(ag, -1)
@@ -346,12 +346,15 @@ func (a *Allocator) RemoveAgent(name string) error {
 	if !ag.reachable {
 		a.unreachable--
 	}
+	a.agents.remove(name, a.agentList)
 	last := a.agentList[len(a.agentList)-1]
+	if last != ag {
+		a.agents.move(last.name, ag.idx, a.agentList)
+	}
 	a.agentList[ag.idx] = last
 	last.idx = ag.idx
 	a.agentList[len(a.agentList)-1] = nil
 	a.agentList = a.agentList[:len(a.agentList)-1]
-	delete(a.agents, name)
 	return nil
 }
 
@@ -359,8 +362,8 @@ func (a *Allocator) RemoveAgent(name string) error {
 // cluster totals; its allocations stay, as its tasks may come back) or
 // reachable again.
 func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
-	ag, ok := a.agents[name]
-	if !ok {
+	ag := a.agents.get(name, a.agentList)
+	if ag == nil {
 		return errorf("SetAgentReachable", agentSubject(name), ErrUnknownAgent, "")
 	}
 	if ag.reachable == reachable {

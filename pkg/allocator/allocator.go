@@ -118,9 +118,9 @@ type Allocator struct {
 	minimum scalars
 	rng     *rand.Rand
 
-	agents      map[string]*agent
-	agentList   []*agent // dense; agent.idx is the position
-	unreachable int      // agents not reachable: rounds copy agentList when 0
+	agents      agentIndex // by name, into agentList
+	agentList   []*agent   // dense; agent.idx is the position
+	unreachable int        // agents not reachable: rounds copy agentList when 0
 	frameworks  map[string]*framework
 	roles       map[string]*roleNode // real roles by name
 	root        *roleNode
@@ -155,7 +155,7 @@ func New(opts Options) *Allocator {
 	a := &Allocator{
 		opts:       opts,
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
-		agents:     map[string]*agent{},
+		agents:     newAgentIndex(),
 		frameworks: map[string]*framework{},
 		roles:      map[string]*roleNode{},
 		root:       &roleNode{weight: 1},

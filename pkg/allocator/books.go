@@ -198,8 +198,8 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
 	}
-	ag, ok := a.agents[agentName]
-	if !ok {
+	ag := a.agents.get(agentName, a.agentList)
+	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
 	c := f.clients[role]

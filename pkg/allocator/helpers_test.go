@@ -21,6 +21,9 @@ func must(t testing.TB, err error) {
 
 // checkBooks verifies the allocator's internal bookkeeping from scratch.
 func checkBooks(a *Allocator) error {
+	if a.agents.n != len(a.agentList) {
+		return fmt.Errorf("agent index holds %d agents, list %d", a.agents.n, len(a.agentList))
+	}
 	unreachable := 0
 	for _, ag := range a.agentList {
 		if !ag.reachable {
@@ -37,7 +40,7 @@ func checkBooks(a *Allocator) error {
 	perClient := map[*client]scalars{}
 	perClientAgents := map[*client]int{}
 	for i, ag := range a.agentList {
-		if ag.idx != i || a.agents[ag.name] != ag {
+		if ag.idx != i || a.agents.get(ag.name, a.agentList) != ag {
 			return fmt.Errorf("%v: index broken", ag)
 		}
 		sum := ag.free

@@ -57,8 +57,8 @@ func (a *Allocator) AllocatedOn(fw, role, agentName string) (resources.Resources
 // AgentAvailable returns what is not allocated on an agent (reserved parts
 // included).
 func (a *Allocator) AgentAvailable(agentName string) (resources.Resources, error) {
-	ag, ok := a.agents[agentName]
-	if !ok {
+	ag := a.agents.get(agentName, a.agentList)
+	if ag == nil {
 		return resources.Resources{}, errorf("AgentAvailable", agentSubject(agentName), ErrUnknownAgent, "")
 	}
 	return ag.free, nil
@@ -67,7 +67,7 @@ func (a *Allocator) AgentAvailable(agentName string) (resources.Resources, error
 // Stats returns counters for metrics.
 func (a *Allocator) Stats() Stats {
 	s := Stats{
-		Agents:          len(a.agents),
+		Agents:          len(a.agentList),
 		Frameworks:      len(a.frameworks),
 		Roles:           len(a.roles),
 		Filters:         a.filters,
