@@ -9,133 +9,47 @@ import (
 
 // agent is one agent's books. Rounds visit agents in a shuffled order and
 // Recover comes in any order, so nearly every touch of an agent is a cache
-// miss, and what a round costs at 10,000+ agents is the number of distinct
-// cache lines it reads per agent. The fields are therefore ordered by use:
-// the first line serves a Recover and a visit that finds nothing to offer,
-// the next four what an offer, a decline filter and the filter check read,
-// and everything else comes after. The struct is sized for a 64-byte-aligned
-// allocation class (TestAgentLayout), so the lines are the real ones.
+// miss, and at 10,000+ agents a round costs about the number of dependent
+// misses per agent (and the TLB misses of the pages they hit). So what a
+// Recover and a visit read lives in this one struct, first the fields every
+// visit reads, then the holdings, then the filter state; what only
+// configuration changes read is behind agentCold. The struct stays within
+// the 1024-byte allocation class, so it never straddles a page
+// (TestAgentLayout).
 type agent struct {
-	// Line 0: a Recover, and a visit with nothing to offer.
 	free        resources.Resources // total minus everything allocated
 	reachable   bool
 	hasGPUs     bool
 	hasReserved bool // len(reserved) > 0, without reading the map
-	heldPorts   bool // some holding has ports: heldRanges is in use
-	filtered    bool // len(recs) > 0: the filter lines need reading
+	filtered    bool // len(recs) > 0: the filter state needs reading
 	baseOK      bool // base is set (filters.go)
+	name        string
 
-	// Line 1: holdings, as parallel arrays (see holding), and the name an
-	// offer carries.
-	heldBy []int32   // client slot of each holding: the key find scans
-	held   []scalars // scalars of each holding
-	name   string
+	holdings
 
-	// Line 2: decline filters (filters.go).
+	// Decline filters (filters.go).
 	recs       []filterRec
 	hasFilter  bitset // slots with a live filter here
+	covered    bitset // slots whose filter refuses all of base
 	nextExpiry int64  // earliest filter expiry
-	idx        int    // position in Allocator.agentList
+	base       resources.Resources
+	refused    []refusedEntry
 
-	// Line 3.
-	base      resources.Resources // availability the filter bits were computed for
-	roundSeen uint64              // round of roundOffers (cold; fills the line)
-
-	// Line 4.
-	covered    bitset                         // slots whose filter refuses all of base
-	heldRanges []resources.Ranges             // ports of each holding, once heldPorts
-	reserved   map[string]resources.Resources // role -> reserved part of total
-	roleAlloc  map[string]scalars             // per reserved role: allocation of that role here
-
-	// Cold.
+	idx         int     // position in Allocator.agentList
+	roundSeen   uint64  // round of roundOffers
 	roundOffers []int32 // stage 1 offers here this round (indices in Allocate's result), to merge
-	refused     []refusedEntry
+
+	*agentCold
+}
+
+// agentCold is what only agent updates, reservations and status read.
+type agentCold struct {
 	hostname    string
 	attributes  map[string]string
 	total       resources.Resources
+	reserved    map[string]resources.Resources // role -> reserved part of total
 	reservedSum resources.Resources
-}
-
-// An agent's holdings are what each client holds there: few per agent (at
-// most one per client, in practice up to one per task). They are parallel
-// arrays rather than a map or a slice of structs: find scans 4 bytes per
-// holding (an agent with 24 holders keeps its keys in two cache lines), the
-// scalars take 32 bytes, and ports, which many clusters never use, get an
-// array only on agents where some holding has them. None of the arrays holds
-// pointers but the ports, so the garbage collector skips them.
-
-// find returns the index of c's holding on ag, or -1.
-func (ag *agent) find(c *client) int {
-	if c == nil {
-		return -1
-	}
-	for i, s := range ag.heldBy {
-		if s == c.slot {
-			return i
-		}
-	}
-	return -1
-}
-
-// holding returns holding i.
-func (ag *agent) holding(i int) resources.Resources {
-	r := resources.Resources{Scalars: ag.held[i]}
-	if ag.heldPorts {
-		r.Ports = ag.heldRanges[i]
-	}
-	return r
-}
-
-// heldPortsOf returns the ports of holding i.
-func (ag *agent) heldPortsOf(i int) resources.Ranges {
-	if ag.heldPorts {
-		return ag.heldRanges[i]
-	}
-	return nil
-}
-
-// setHolding replaces holding i.
-func (ag *agent) setHolding(i int, r resources.Resources) {
-	ag.held[i] = r.Scalars
-	if len(r.Ports) > 0 {
-		ag.usePorts()
-	}
-	if ag.heldPorts {
-		ag.heldRanges[i] = r.Ports
-	}
-}
-
-// addHolding appends a holding for slot.
-func (ag *agent) addHolding(slot int32, r resources.Resources) {
-	ag.heldBy = append(ag.heldBy, slot)
-	ag.held = append(ag.held, r.Scalars)
-	if ag.heldPorts {
-		ag.heldRanges = append(ag.heldRanges, nil)
-	}
-	ag.setHolding(len(ag.held)-1, r)
-}
-
-// dropHolding removes holding i (the last one takes its place).
-func (ag *agent) dropHolding(i int) {
-	last := len(ag.held) - 1
-	ag.heldBy[i], ag.held[i] = ag.heldBy[last], ag.held[last]
-	ag.heldBy, ag.held = ag.heldBy[:last], ag.held[:last]
-	if ag.heldPorts {
-		ag.heldRanges[i] = ag.heldRanges[last]
-		ag.heldRanges[last] = nil
-		ag.heldRanges = ag.heldRanges[:last]
-		if last == 0 {
-			ag.heldPorts, ag.heldRanges = false, nil
-		}
-	}
-}
-
-// usePorts starts keeping ports for ag's holdings.
-func (ag *agent) usePorts() {
-	if !ag.heldPorts {
-		ag.heldPorts = true
-		ag.heldRanges = make([]resources.Ranges, len(ag.held), cap(ag.held))
-	}
+	roleAlloc   map[string]scalars // per reserved role: allocation of that role here
 }
 
 // holds returns what c holds on ag.
@@ -216,8 +130,8 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 		return nil, errorf(op, subj, ErrInvalid, "total: %v", err)
 	}
 	ag := &agent{
-		name: info.Name, hostname: info.Hostname, attributes: maps.Clone(info.Attributes),
-		total: info.Total, hasGPUs: info.Total.Scalars[resources.GPUs] > 0,
+		name: info.Name, hasGPUs: info.Total.Scalars[resources.GPUs] > 0,
+		agentCold: &agentCold{hostname: info.Hostname, attributes: maps.Clone(info.Attributes), total: info.Total},
 	}
 	if len(info.Reserved) > 0 {
 		ag.reserved = map[string]resources.Resources{}
@@ -300,13 +214,8 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInsufficient, "the new total does not hold what is allocated (%v): %v", used, err2)
 	}
 	ag.free = free
-	for i, s := range old.heldBy {
-		c := a.slots[s].c
-		if _, ok := ag.reserved[c.role.name]; ok {
-			ra := ag.roleAlloc[c.role.name]
-			addS(&ra, &old.held[i])
-			ag.roleAlloc[c.role.name] = ra
-		}
+	for i := range int(old.n) {
+		ag.bookReserved(a.slots[old.key(i)].c, old.scalarsOf(i), +1)
 	}
 	for _, v := range ag.unreserved().Scalars {
 		if v < 0 {
@@ -331,9 +240,9 @@ func (a *Allocator) RemoveAgent(name string) error {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
 	a.joinTotals(ag, -1)
-	for i, s := range ag.heldBy {
-		c := a.slots[s].c
-		a.unbookScalars(c, &ag.held[i])
+	for i := range int(ag.n) {
+		c := a.slots[ag.key(i)].c
+		a.unbookScalars(c, ag.scalarsOf(i))
 		c.nAgents--
 		a.maybeDropClient(c)
 	}

@@ -20,8 +20,7 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 	}
 	ag.free = free
 	if i := ag.find(c); i >= 0 {
-		h := ag.holding(i)
-		ag.setHolding(i, h.Add(o))
+		ag.setHolding(i, ag.holding(i).Add(o))
 	} else {
 		ag.addHolding(c.slot, o)
 		c.nAgents++
@@ -204,7 +203,7 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	}
 	c := f.clients[role]
 	if len(r.Ports) > 0 {
-		if i := ag.find(c); i < 0 || !sameSlice(ag.heldPortsOf(i), r.Ports) {
+		if i := ag.find(c); i < 0 || !sameSlice(ag.portsOf(i), r.Ports) {
 			if err := r.Ports.Validate(); err != nil {
 				return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
 			}

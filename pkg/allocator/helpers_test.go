@@ -45,16 +45,17 @@ func checkBooks(a *Allocator) error {
 		}
 		sum := ag.free
 		seen := map[*client]bool{}
-		if len(ag.heldBy) != len(ag.held) || (ag.heldPorts && len(ag.heldRanges) != len(ag.held)) || ag.heldPorts != (ag.heldRanges != nil) {
+		if n := int(ag.n); len(ag.moreBy) != max(n-inlineHeld, 0) || len(ag.moreS) != len(ag.moreBy) ||
+			(ag.ports && len(ag.ranges) != n) || ag.ports != (ag.ranges != nil) {
 			return fmt.Errorf("%v: holding arrays out of step", ag)
 		}
 		if ag.hasReserved != (len(ag.reserved) > 0) {
 			return fmt.Errorf("%v: hasReserved is %v", ag, ag.hasReserved)
 		}
-		for i, s := range ag.heldBy {
-			c, r := a.slots[s].c, ag.holding(i)
+		for i := range int(ag.n) {
+			c, r := a.slots[ag.key(i)].c, ag.holding(i)
 			if c == nil {
-				return fmt.Errorf("%v: holding of free slot %d", ag, s)
+				return fmt.Errorf("%v: holding of free slot %d", ag, ag.key(i))
 			}
 			if seen[c] {
 				return fmt.Errorf("%v: two holdings for %v", ag, c)
@@ -87,9 +88,9 @@ func checkBooks(a *Allocator) error {
 		}
 		for role := range ag.reserved {
 			var ra scalars
-			for i, s := range ag.heldBy {
-				if a.slots[s].c.role.name == role {
-					addS(&ra, &ag.held[i])
+			for i := range int(ag.n) {
+				if a.slots[ag.key(i)].c.role.name == role {
+					addS(&ra, ag.scalarsOf(i))
 				}
 			}
 			if ra != ag.roleAlloc[role] {
