@@ -25,13 +25,10 @@ type agent struct {
 	baseOK      bool // base is set (filters.go)
 	name        string
 
-	holdings
-
 	// Decline filters (filters.go).
 	recs       []filterRec
-	hasFilter  bitset // slots with a live filter here
-	covered    bitset // slots whose filter refuses all of base
-	nextExpiry int64  // earliest filter expiry
+	bits       filterBits // slots with a live filter here, and those covering base
+	nextExpiry int64      // earliest filter expiry
 	base       resources.Resources
 	refused    []refusedEntry
 
@@ -40,6 +37,10 @@ type agent struct {
 	roundOffers []int32 // stage 1 offers here this round (indices in Allocate's result), to merge
 
 	*agentCold
+
+	// Last, because its inline arrays hold no pointers: the garbage
+	// collector scans an object only up to its last pointer.
+	holdings
 }
 
 // agentCold is what only agent updates, reservations and status read.

@@ -93,7 +93,7 @@ func (a *Allocator) visit(ag *agent, stage int, now int64, out *[]Offer) {
 		}
 		a.refresh(ag, unres, now)
 		// Every eligible client has a filter refusing all of it.
-		if !resv && ag.filtered && andCount(ag.covered, a.eligible) == a.nEligible {
+		if !resv && ag.filtered && ag.bits.coveredAmong(a.eligible) == a.nEligible {
 			return
 		}
 		c, o := a.pick(a.root, ag, unres, stage, quota, now)

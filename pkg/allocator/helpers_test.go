@@ -46,7 +46,7 @@ func checkBooks(a *Allocator) error {
 		sum := ag.free
 		seen := map[*client]bool{}
 		if n := int(ag.n); len(ag.moreBy) != max(n-inlineHeld, 0) || len(ag.moreS) != len(ag.moreBy) ||
-			(ag.ports && len(ag.ranges) != n) || ag.ports != (ag.ranges != nil) {
+			(ag.moreRanges != nil && len(ag.moreRanges) != n-inlinePorts) {
 			return fmt.Errorf("%v: holding arrays out of step", ag)
 		}
 		if ag.hasReserved != (len(ag.reserved) > 0) {

@@ -2,8 +2,12 @@ package allocator
 
 import "github.com/agora-sched/agora/pkg/resources"
 
-// inlineHeld is how many holdings an agent keeps inside its own struct.
-const inlineHeld = 16
+// inlineHeld is how many holdings an agent keeps inside its own struct,
+// and inlinePorts for how many of them it keeps the ports there too.
+const (
+	inlineHeld  = 16
+	inlinePorts = 3
+)
 
 // holdings is what each client holds on one agent: few per agent (at most
 // one per client; in practice up to one per task). Recover finds the
@@ -13,16 +17,17 @@ const inlineHeld = 16
 // same (already mapped) page instead of a pointer chase to another
 // allocation; beyond that they spill to slices. Keys (client slots) are
 // apart from the scalars, so that find scans 64 bytes for 16 holdings.
-// Ports, which many clusters never use, get an array only on agents where
-// some holding has them. Only that array holds pointers.
+// Ports, which many clusters never use, are kept inline for the first
+// inlinePorts holdings only (slice headers are 24 bytes); the rest get an
+// array only on agents where some of them has ports.
 type holdings struct {
-	n      int32 // number of holdings
-	ports  bool  // some holding has ports: ranges is in use
-	keys   [inlineHeld]int32
-	s      [inlineHeld]scalars
-	moreBy []int32   // keys of holdings inlineHeld and up
-	moreS  []scalars // their scalars
-	ranges []resources.Ranges
+	moreBy     []int32   // keys of holdings inlineHeld and up
+	moreS      []scalars // their scalars
+	ranges     [inlinePorts]resources.Ranges
+	moreRanges []resources.Ranges // ports of holdings inlinePorts and up; nil while none has any
+	n          int32              // number of holdings
+	keys       [inlineHeld]int32
+	s          [inlineHeld]scalars
 }
 
 // find returns the index of c's holding on ag, or -1.
@@ -64,10 +69,27 @@ func (h *holdings) scalarsOf(i int) *scalars {
 
 // portsOf returns the ports of holding i.
 func (h *holdings) portsOf(i int) resources.Ranges {
-	if h.ports {
+	if i < inlinePorts {
 		return h.ranges[i]
 	}
+	if h.moreRanges != nil {
+		return h.moreRanges[i-inlinePorts]
+	}
 	return nil
+}
+
+// setPorts sets the ports of holding i.
+func (h *holdings) setPorts(i int, p resources.Ranges) {
+	if i < inlinePorts {
+		h.ranges[i] = p
+		return
+	}
+	if len(p) > 0 && h.moreRanges == nil {
+		h.moreRanges = make([]resources.Ranges, int(h.n)-inlinePorts)
+	}
+	if h.moreRanges != nil {
+		h.moreRanges[i-inlinePorts] = p
+	}
 }
 
 // holding returns holding i.
@@ -78,13 +100,7 @@ func (h *holdings) holding(i int) resources.Resources {
 // setHolding replaces holding i.
 func (h *holdings) setHolding(i int, r resources.Resources) {
 	*h.scalarsOf(i) = r.Scalars
-	if len(r.Ports) > 0 && !h.ports {
-		h.ports = true
-		h.ranges = make([]resources.Ranges, h.n)
-	}
-	if h.ports {
-		h.ranges[i] = r.Ports
-	}
+	h.setPorts(i, r.Ports)
 }
 
 // addHolding appends a holding for slot.
@@ -97,8 +113,8 @@ func (h *holdings) addHolding(slot int32, r resources.Resources) {
 		h.moreS = append(h.moreS, scalars{})
 	}
 	h.n++
-	if h.ports {
-		h.ranges = append(h.ranges, nil)
+	if h.moreRanges != nil {
+		h.moreRanges = append(h.moreRanges, nil)
 	}
 	h.setHolding(i, r)
 }
@@ -113,6 +129,16 @@ func (h *holdings) dropHolding(i int) {
 		} else {
 			h.moreBy[i-inlineHeld] = h.key(last)
 		}
+		h.setPorts(i, h.portsOf(last))
+	}
+	if last < inlinePorts {
+		h.ranges[last] = nil
+	} else if h.moreRanges != nil {
+		h.moreRanges[last-inlinePorts] = nil
+		h.moreRanges = h.moreRanges[:last-inlinePorts]
+		if len(h.moreRanges) == 0 {
+			h.moreRanges = nil
+		}
 	}
 	if last >= inlineHeld {
 		h.moreBy = h.moreBy[:last-inlineHeld]
@@ -121,12 +147,4 @@ func (h *holdings) dropHolding(i int) {
 		h.keys[last], h.s[last] = 0, scalars{}
 	}
 	h.n--
-	if h.ports {
-		h.ranges[i] = h.ranges[last]
-		h.ranges[last] = nil
-		h.ranges = h.ranges[:last]
-		if last == 0 {
-			h.ports, h.ranges = false, nil
-		}
-	}
 }
