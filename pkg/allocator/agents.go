@@ -11,19 +11,31 @@ import (
 // Recover comes in any order, so nearly every touch of an agent is a cache
 // miss, and at 10,000+ agents a round costs about the number of dependent
 // misses per agent (and the TLB misses of the pages they hit). So what a
-// Recover and a visit read lives in this one struct, first the fields every
-// visit reads, then the holdings, then the filter state; what only
-// configuration changes read is behind agentCold. The struct stays within
-// the 1024-byte allocation class, so it never straddles a page
-// (TestAgentLayout).
+// Recover and a visit read lives in this one struct: line 0 holds what
+// both read first (free scalars, name, flags, holding count), line 1 the
+// keys of the inline holdings, then the pointers (ports, filter state,
+// spilled holdings, agentCold for what only configuration changes read),
+// and last the pointer-free holding scalars, which the garbage collector
+// then does not scan. The struct stays within the 1024-byte allocation
+// class, so it never straddles a page (TestAgentLayout).
 type agent struct {
-	free        resources.Resources // total minus everything allocated
-	reachable   bool
-	hasGPUs     bool
-	hasReserved bool // len(reserved) > 0, without reading the map
-	filtered    bool // len(recs) > 0: the filter state needs reading
-	baseOK      bool // base is set (filters.go)
-	name        string
+	// Line 0.
+	freeS        scalars // total minus everything allocated (ports: freePorts)
+	name         string
+	n            int32 // number of holdings (holdings.go)
+	reachable    bool
+	hasGPUs      bool
+	hasReserved  bool // len(reserved) > 0, without reading the map
+	filtered     bool // len(recs) > 0: the filter state needs reading
+	baseOK       bool // base is set (filters.go)
+	freeHasPorts bool // len(freePorts) > 0, so that agents without ports never read it
+	heldPorts    bool // some holding may have ports (holdings.go)
+	_            [5]byte
+
+	// Line 1.
+	keys [inlineHeld]int32 // client slots of the inline holdings
+
+	freePorts resources.Ranges
 
 	// Decline filters (filters.go).
 	recs       []filterRec
@@ -38,9 +50,30 @@ type agent struct {
 
 	*agentCold
 
-	// Last, because its inline arrays hold no pointers: the garbage
-	// collector scans an object only up to its last pointer.
-	holdings
+	// Holdings beyond the inline ones, and ports (holdings.go).
+	moreBy     []int32
+	moreS      []scalars
+	ranges     [inlinePorts]resources.Ranges
+	moreRanges []resources.Ranges
+
+	s [inlineHeld]scalars // scalars of the inline holdings; last: no pointers
+}
+
+// free returns what is not allocated on ag.
+func (ag *agent) free() resources.Resources {
+	r := resources.Resources{Scalars: ag.freeS}
+	if ag.freeHasPorts {
+		r.Ports = ag.freePorts
+	}
+	return r
+}
+
+// setFree sets what is not allocated on ag.
+func (ag *agent) setFree(r resources.Resources) {
+	ag.freeS = r.Scalars
+	if ag.freeHasPorts || len(r.Ports) > 0 {
+		ag.freePorts, ag.freeHasPorts = r.Ports, len(r.Ports) > 0
+	}
 }
 
 // agentCold is what only agent updates, reservations and status read.
@@ -64,7 +97,7 @@ func (ag *agent) holds(c *client) resources.Resources {
 // used returns what is allocated on ag (scalars).
 func (ag *agent) used() scalars {
 	u := ag.total.Scalars
-	subS(&u, &ag.free.Scalars)
+	subS(&u, &ag.freeS)
 	return u
 }
 
@@ -85,17 +118,17 @@ func (ag *agent) reservedUsed(role string) scalars {
 
 // unreserved returns the unreserved resources not allocated.
 func (ag *agent) unreserved() resources.Resources {
+	out := ag.free()
 	if !ag.hasReserved {
-		return ag.free
+		return out
 	}
-	out := ag.free
 	for role, res := range ag.reserved {
 		ru := ag.reservedUsed(role)
 		for k := range out.Scalars {
 			out.Scalars[k] -= res.Scalars[k] - ru[k]
 		}
 	}
-	out.Ports = ag.free.Ports.Subtract(ag.reservedSum.Ports)
+	out.Ports = out.Ports.Subtract(ag.reservedSum.Ports)
 	return out
 }
 
@@ -106,7 +139,7 @@ func (ag *agent) reservedFree(role string) (resources.Resources, bool) {
 		return resources.Resources{}, false
 	}
 	ru := ag.reservedUsed(role)
-	out := resources.Resources{Ports: res.Ports.Intersect(ag.free.Ports)}
+	out := resources.Resources{Ports: res.Ports.Intersect(ag.free().Ports)}
 	for k := range out.Scalars {
 		out.Scalars[k] = res.Scalars[k] - ru[k]
 	}
@@ -171,7 +204,7 @@ func (a *Allocator) AddAgent(info AgentInfo) error {
 	if err != nil {
 		return err
 	}
-	ag.free = ag.total
+	ag.setFree(ag.total)
 	ag.reachable = true
 	ag.idx = len(a.agentList)
 	a.agentList = append(a.agentList, ag)
@@ -207,14 +240,14 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 	}
 	used := old.total
 	var uerr error
-	if used, uerr = used.Subtract(old.free); uerr != nil {
+	if used, uerr = used.Subtract(old.free()); uerr != nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInvalid, "books are inconsistent: %v", uerr)
 	}
 	free, err2 := ag.total.Subtract(used)
 	if err2 != nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInsufficient, "the new total does not hold what is allocated (%v): %v", used, err2)
 	}
-	ag.free = free
+	ag.setFree(free)
 	for i := range int(old.n) {
 		ag.bookReserved(a.slots[old.key(i)].c, old.scalarsOf(i), +1)
 	}
@@ -225,7 +258,8 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 	}
 	a.joinTotals(old, -1)
 	old.hostname, old.attributes, old.total, old.hasGPUs = ag.hostname, ag.attributes, ag.total, ag.hasGPUs
-	old.reserved, old.reservedSum, old.free, old.roleAlloc = ag.reserved, ag.reservedSum, ag.free, ag.roleAlloc
+	old.reserved, old.reservedSum, old.roleAlloc = ag.reserved, ag.reservedSum, ag.roleAlloc
+	old.setFree(ag.free())
 	old.hasReserved = ag.hasReserved
 	old.baseOK = false
 	a.joinTotals(old, +1)

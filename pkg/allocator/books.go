@@ -14,11 +14,11 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 	if ag.reachable && ag.hasReserved {
 		before = ag.unreserved()
 	}
-	free, err := ag.free.Subtract(o)
+	free, err := ag.free().Subtract(o)
 	if err != nil {
 		return err
 	}
-	ag.free = free
+	ag.setFree(free)
 	if i := ag.find(c); i >= 0 {
 		ag.setHolding(i, ag.holding(i).Add(o))
 	} else {
@@ -72,7 +72,7 @@ func (a *Allocator) unbook(ag *agent, c *client, i int, r resources.Resources) {
 	} else {
 		ag.setHolding(i, left)
 	}
-	ag.free = ag.free.Add(r)
+	ag.setFree(ag.free().Add(r))
 	if ag.hasReserved {
 		ag.bookReserved(c, &r.Scalars, -1)
 	}

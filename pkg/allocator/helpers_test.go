@@ -43,10 +43,11 @@ func checkBooks(a *Allocator) error {
 		if ag.idx != i || a.agents.get(ag.name, a.agentList) != ag {
 			return fmt.Errorf("%v: index broken", ag)
 		}
-		sum := ag.free
+		sum := ag.free()
 		seen := map[*client]bool{}
 		if n := int(ag.n); len(ag.moreBy) != max(n-inlineHeld, 0) || len(ag.moreS) != len(ag.moreBy) ||
-			(ag.moreRanges != nil && len(ag.moreRanges) != n-inlinePorts) {
+			(ag.moreRanges != nil && len(ag.moreRanges) != n-inlinePorts) || (!ag.heldPorts && ag.moreRanges != nil) ||
+			ag.freeHasPorts != (len(ag.freePorts) > 0) {
 			return fmt.Errorf("%v: holding arrays out of step", ag)
 		}
 		if ag.hasReserved != (len(ag.reserved) > 0) {
@@ -77,7 +78,7 @@ func checkBooks(a *Allocator) error {
 		if !sum.Equal(ag.total) {
 			return fmt.Errorf("%v: free+allocated = %v, total %v", ag, sum, ag.total)
 		}
-		if err := ag.free.Validate(); err != nil {
+		if err := ag.free().Validate(); err != nil {
 			return fmt.Errorf("%v: free invalid: %v", ag, err)
 		}
 		u := ag.unreserved()

@@ -13,7 +13,7 @@ import (
 func TestHoldings(t *testing.T) {
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 3))
-		var h holdings
+		var h agent
 		model := map[int32]resources.Resources{}
 		clients := make([]*client, 3*inlineHeld)
 		for i := range clients {

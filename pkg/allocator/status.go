@@ -61,7 +61,7 @@ func (a *Allocator) AgentAvailable(agentName string) (resources.Resources, error
 	if ag == nil {
 		return resources.Resources{}, errorf("AgentAvailable", agentSubject(agentName), ErrUnknownAgent, "")
 	}
-	return ag.free, nil
+	return ag.free(), nil
 }
 
 // Stats returns counters for metrics.
