@@ -47,22 +47,38 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 	return out
 }
 
-// touchAhead is how many agents ahead of the one being visited visitAll
-// reads the first cache line of.
-const touchAhead = 4
+// visitBatch is how many agents visitAll reads ahead of visiting them.
+const visitBatch = 8
 
 // visitAll visits the agents in the round's order. Each visit starts with
-// a cache (and often TLB) miss on an agent at a random address; reading
-// the agent touchAhead places ahead first lets the processor fetch it
-// while it works on the current one, instead of waiting for each miss in
-// turn. (Go has no prefetch instruction; a load whose result feeds a sink
-// field does the same.)
+// cache (and often TLB) misses on an agent at a random address, and on its
+// filter bits, a second allocation found through it. Go has no prefetch
+// instruction, and a plain load that misses stalls the processor once it
+// is the oldest unfinished instruction; but independent loads issued back
+// to back are fetched in parallel. So agents are visited in batches: first
+// the batch's agents are read (their first line, and the line of the
+// filter fields), then the filter bits of those that have filters, each
+// step paying about one miss's latency for the whole batch; then the
+// visits find their data in cache. The loads feed a sink field so that the
+// compiler keeps them.
 func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
-	for i, ag := range a.order {
-		if j := i + touchAhead; j < len(a.order) {
-			a.sink += a.order[j].nextExpiry
+	for i := 0; i < len(a.order); i += visitBatch {
+		batch := a.order[i:min(i+visitBatch, len(a.order))]
+		var sink int64
+		for _, ag := range batch {
+			sink += int64(ag.n) + ag.nextExpiry
 		}
-		a.visit(ag, stage, now, out)
+		for _, ag := range batch {
+			if ag.filtered {
+				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
+					sink += int64(ag.bits[w])
+				}
+			}
+		}
+		a.sink += sink
+		for _, ag := range batch {
+			a.visit(ag, stage, now, out)
+		}
 	}
 }
 
