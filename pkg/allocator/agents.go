@@ -7,48 +7,89 @@ import (
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
+// agent is one agent's books. Rounds visit agents in a shuffled order and
+// Recover comes in any order, so nearly every touch of an agent is a cache
+// miss, and at 10,000+ agents a round costs about the number of dependent
+// misses per agent (and the TLB misses of the pages they hit). So what a
+// Recover and a visit read lives in this one struct: line 0 holds what
+// both read first (free scalars, name, flags, holding count), line 1 the
+// keys of the inline holdings, then the pointers (ports, filter state,
+// spilled holdings, agentCold for what only configuration changes read),
+// and last the pointer-free holding scalars, which the garbage collector
+// then does not scan. The struct stays within the 1024-byte allocation
+// class, so it never straddles a page (TestAgentLayout).
 type agent struct {
-	// Hot: read on every visit of a round and on every Recover. Kept
-	// together so a visit touches few cache lines.
-	reachable   bool
-	hasGPUs     bool
-	roundSeen   uint64                         // per round: offers made here, to merge
-	roundOffers []int32                        // stage 1 and stage 2 offers
-	reserved    map[string]resources.Resources // role -> reserved part of total
-	free        resources.Resources            // total minus everything allocated
-	alloc       []holding                      // per client, exact (ports too); few per agent
-	agentFilters
+	// Line 0.
+	freeS        scalars // total minus everything allocated (ports: freePorts)
+	name         string
+	n            int32 // number of holdings (holdings.go)
+	reachable    bool
+	hasGPUs      bool
+	hasReserved  bool // len(reserved) > 0, without reading the map
+	filtered     bool // len(recs) > 0: the filter state needs reading
+	baseOK       bool // base is set (filters.go)
+	freeHasPorts bool // len(freePorts) > 0, so that agents without ports never read it
+	heldPorts    bool // some holding may have ports (holdings.go)
+	_            [5]byte
 
-	name        string
-	idx         int // position in Allocator.agentList
+	// Line 1.
+	keys [inlineHeld]int32 // client slots of the inline holdings
+
+	freePorts resources.Ranges
+
+	// Decline filters (filters.go).
+	recs       []filterRec
+	bits       filterBits // slots with a live filter here, and those covering base
+	nextExpiry int64      // earliest filter expiry
+	base       resources.Resources
+	refused    []refusedEntry
+
+	idx         int     // position in Allocator.agentList
+	roundSeen   uint64  // round of roundOffers
+	roundOffers []int32 // stage 1 offers here this round (indices in Allocate's result), to merge
+
+	*agentCold
+
+	// Holdings beyond the inline ones, and ports (holdings.go).
+	moreBy     []int32
+	moreS      []scalars
+	ranges     [inlinePorts]resources.Ranges
+	moreRanges []resources.Ranges
+
+	s [inlineHeld]scalars // scalars of the inline holdings; last: no pointers
+}
+
+// free returns what is not allocated on ag.
+func (ag *agent) free() resources.Resources {
+	r := resources.Resources{Scalars: ag.freeS}
+	if ag.freeHasPorts {
+		r.Ports = ag.freePorts
+	}
+	return r
+}
+
+// setFree sets what is not allocated on ag.
+func (ag *agent) setFree(r resources.Resources) {
+	ag.freeS = r.Scalars
+	if ag.freeHasPorts || len(r.Ports) > 0 {
+		ag.freePorts, ag.freeHasPorts = r.Ports, len(r.Ports) > 0
+	}
+}
+
+// agentCold is what only agent updates, reservations and status read.
+type agentCold struct {
 	hostname    string
 	attributes  map[string]string
 	total       resources.Resources
+	reserved    map[string]resources.Resources // role -> reserved part of total
 	reservedSum resources.Resources
 	roleAlloc   map[string]scalars // per reserved role: allocation of that role here
-}
-
-// holding is what one client holds on an agent. A slice of these beats a
-// map: agents hold few clients and the scan stays in one cache line or two.
-type holding struct {
-	c *client
-	r resources.Resources
-}
-
-// find returns the index of c's holding on ag, or -1.
-func (ag *agent) find(c *client) int {
-	for i := range ag.alloc {
-		if ag.alloc[i].c == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // holds returns what c holds on ag.
 func (ag *agent) holds(c *client) resources.Resources {
 	if i := ag.find(c); i >= 0 {
-		return ag.alloc[i].r
+		return ag.holding(i)
 	}
 	return resources.Resources{}
 }
@@ -56,7 +97,7 @@ func (ag *agent) holds(c *client) resources.Resources {
 // used returns what is allocated on ag (scalars).
 func (ag *agent) used() scalars {
 	u := ag.total.Scalars
-	subS(&u, &ag.free.Scalars)
+	subS(&u, &ag.freeS)
 	return u
 }
 
@@ -77,17 +118,17 @@ func (ag *agent) reservedUsed(role string) scalars {
 
 // unreserved returns the unreserved resources not allocated.
 func (ag *agent) unreserved() resources.Resources {
-	if len(ag.reserved) == 0 {
-		return ag.free
+	out := ag.free()
+	if !ag.hasReserved {
+		return out
 	}
-	out := ag.free
 	for role, res := range ag.reserved {
 		ru := ag.reservedUsed(role)
 		for k := range out.Scalars {
 			out.Scalars[k] -= res.Scalars[k] - ru[k]
 		}
 	}
-	out.Ports = ag.free.Ports.Subtract(ag.reservedSum.Ports)
+	out.Ports = out.Ports.Subtract(ag.reservedSum.Ports)
 	return out
 }
 
@@ -98,7 +139,7 @@ func (ag *agent) reservedFree(role string) (resources.Resources, bool) {
 		return resources.Resources{}, false
 	}
 	ru := ag.reservedUsed(role)
-	out := resources.Resources{Ports: res.Ports.Intersect(ag.free.Ports)}
+	out := resources.Resources{Ports: res.Ports.Intersect(ag.free().Ports)}
 	for k := range out.Scalars {
 		out.Scalars[k] = res.Scalars[k] - ru[k]
 	}
@@ -123,8 +164,8 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 		return nil, errorf(op, subj, ErrInvalid, "total: %v", err)
 	}
 	ag := &agent{
-		name: info.Name, hostname: info.Hostname, attributes: maps.Clone(info.Attributes),
-		total: info.Total, hasGPUs: info.Total.Scalars[resources.GPUs] > 0,
+		name: info.Name, hasGPUs: info.Total.Scalars[resources.GPUs] > 0,
+		agentCold: &agentCold{hostname: info.Hostname, attributes: maps.Clone(info.Attributes), total: info.Total},
 	}
 	if len(info.Reserved) > 0 {
 		ag.reserved = map[string]resources.Resources{}
@@ -149,24 +190,25 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 	if !ag.total.Contains(ag.reservedSum) {
 		return nil, errorf(op, subj, ErrInvalid, "reservations (%v) do not fit in the total (%v)", ag.reservedSum, ag.total)
 	}
+	ag.hasReserved = len(ag.reserved) > 0
 	return ag, nil
 }
 
 // AddAgent adds a reachable agent with nothing allocated; use AddAllocation
 // for the tasks it already runs.
 func (a *Allocator) AddAgent(info AgentInfo) error {
-	if _, ok := a.agents[info.Name]; ok {
+	if a.agents.get(info.Name, a.agentList) != nil {
 		return errorf("AddAgent", agentSubject(info.Name), ErrExists, "remove it first or use UpdateAgent")
 	}
 	ag, err := validateAgent("AddAgent", info)
 	if err != nil {
 		return err
 	}
-	ag.free = ag.total
+	ag.setFree(ag.total)
 	ag.reachable = true
 	ag.idx = len(a.agentList)
 	a.agentList = append(a.agentList, ag)
-	a.agents[ag.name] = ag
+	a.agents.put(ag.name, ag.idx, a.agentList)
 	a.joinTotals(ag, +1)
 	return nil
 }
@@ -188,8 +230,8 @@ func (a *Allocator) joinTotals(ag *agent, sign int64) {
 // fails with ErrInsufficient if what is allocated there would not fit.
 // Filters stay (Mesos keeps them too).
 func (a *Allocator) UpdateAgent(info AgentInfo) error {
-	old, ok := a.agents[info.Name]
-	if !ok {
+	old := a.agents.get(info.Name, a.agentList)
+	if old == nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrUnknownAgent, "add it first")
 	}
 	ag, err := validateAgent("UpdateAgent", info)
@@ -198,21 +240,16 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 	}
 	used := old.total
 	var uerr error
-	if used, uerr = used.Subtract(old.free); uerr != nil {
+	if used, uerr = used.Subtract(old.free()); uerr != nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInvalid, "books are inconsistent: %v", uerr)
 	}
 	free, err2 := ag.total.Subtract(used)
 	if err2 != nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrInsufficient, "the new total does not hold what is allocated (%v): %v", used, err2)
 	}
-	ag.free = free
-	for _, h := range old.alloc {
-		c, r := h.c, h.r
-		if _, ok := ag.reserved[c.role.name]; ok {
-			ra := ag.roleAlloc[c.role.name]
-			addS(&ra, &r.Scalars)
-			ag.roleAlloc[c.role.name] = ra
-		}
+	ag.setFree(free)
+	for i := range int(old.n) {
+		ag.bookReserved(a.slots[old.key(i)].c, old.scalarsOf(i), +1)
 	}
 	for _, v := range ag.unreserved().Scalars {
 		if v < 0 {
@@ -221,7 +258,9 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 	}
 	a.joinTotals(old, -1)
 	old.hostname, old.attributes, old.total, old.hasGPUs = ag.hostname, ag.attributes, ag.total, ag.hasGPUs
-	old.reserved, old.reservedSum, old.free, old.roleAlloc = ag.reserved, ag.reservedSum, ag.free, ag.roleAlloc
+	old.reserved, old.reservedSum, old.roleAlloc = ag.reserved, ag.reservedSum, ag.roleAlloc
+	old.setFree(ag.free())
+	old.hasReserved = ag.hasReserved
 	old.baseOK = false
 	a.joinTotals(old, +1)
 	return nil
@@ -231,14 +270,14 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 // outstanding offers) is released from the frameworks' books, and its
 // filters go with it; the master rescinds the offers.
 func (a *Allocator) RemoveAgent(name string) error {
-	ag, ok := a.agents[name]
-	if !ok {
+	ag := a.agents.get(name, a.agentList)
+	if ag == nil {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
 	a.joinTotals(ag, -1)
-	for _, h := range ag.alloc {
-		c := h.c
-		a.unbookScalars(c, &h.r.Scalars)
+	for i := range int(ag.n) {
+		c := a.slots[ag.key(i)].c
+		a.unbookScalars(c, ag.scalarsOf(i))
 		c.nAgents--
 		a.maybeDropClient(c)
 	}
@@ -248,12 +287,18 @@ func (a *Allocator) RemoveAgent(name string) error {
 			a.filters--
 		}
 	}
+	if !ag.reachable {
+		a.unreachable--
+	}
+	a.agents.remove(name, a.agentList)
 	last := a.agentList[len(a.agentList)-1]
+	if last != ag {
+		a.agents.move(last.name, ag.idx, a.agentList)
+	}
 	a.agentList[ag.idx] = last
 	last.idx = ag.idx
 	a.agentList[len(a.agentList)-1] = nil
 	a.agentList = a.agentList[:len(a.agentList)-1]
-	delete(a.agents, name)
 	return nil
 }
 
@@ -261,8 +306,8 @@ func (a *Allocator) RemoveAgent(name string) error {
 // cluster totals; its allocations stay, as its tasks may come back) or
 // reachable again.
 func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
-	ag, ok := a.agents[name]
-	if !ok {
+	ag := a.agents.get(name, a.agentList)
+	if ag == nil {
 		return errorf("SetAgentReachable", agentSubject(name), ErrUnknownAgent, "")
 	}
 	if ag.reachable == reachable {
@@ -271,6 +316,11 @@ func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
 	a.joinTotals(ag, -1)
 	ag.reachable = reachable
 	a.joinTotals(ag, +1)
+	if reachable {
+		a.unreachable--
+	} else {
+		a.unreachable++
+	}
 	return nil
 }
 

@@ -26,24 +26,60 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 		return nil
 	}
 	a.order = a.order[:0]
-	for _, ag := range a.agentList {
-		if ag.reachable {
-			a.order = append(a.order, ag)
+	if a.unreachable == 0 {
+		a.order = append(a.order, a.agentList...) // without reading every agent
+	} else {
+		for _, ag := range a.agentList {
+			if ag.reachable {
+				a.order = append(a.order, ag)
+			}
 		}
 	}
 	a.rng.Shuffle(len(a.order), func(i, j int) { a.order[i], a.order[j] = a.order[j], a.order[i] })
 
-	out := make([]Offer, 0, a.lastOffers)
+	out := make([]Offer, 0, a.lastOffers+a.lastOffers/8+8) // rounds vary; growing copies it all
+	a.stage1 = unsatisfied
 	if unsatisfied {
-		for _, ag := range a.order {
-			a.visit(ag, 1, nowN, &out)
-		}
+		a.visitAll(1, nowN, &out)
 	}
-	for _, ag := range a.order {
-		a.visit(ag, 2, nowN, &out)
-	}
+	a.visitAll(2, nowN, &out)
 	a.lastOffers = len(out)
 	return out
+}
+
+// visitBatch is how many agents visitAll reads ahead of visiting them.
+const visitBatch = 8
+
+// visitAll visits the agents in the round's order. Each visit starts with
+// cache (and often TLB) misses on an agent at a random address, and on its
+// filter bits, a second allocation found through it. Go has no prefetch
+// instruction, and a plain load that misses stalls the processor once it
+// is the oldest unfinished instruction; but independent loads issued back
+// to back are fetched in parallel. So agents are visited in batches: first
+// the batch's agents are read (their first line, and the line of the
+// filter fields), then the filter bits of those that have filters, each
+// step paying about one miss's latency for the whole batch; then the
+// visits find their data in cache. The loads feed a sink field so that the
+// compiler keeps them.
+func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
+	for i := 0; i < len(a.order); i += visitBatch {
+		batch := a.order[i:min(i+visitBatch, len(a.order))]
+		var sink int64
+		for _, ag := range batch {
+			sink += int64(ag.n) + ag.nextExpiry
+		}
+		for _, ag := range batch {
+			if ag.filtered {
+				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
+					sink += int64(ag.bits[w])
+				}
+			}
+		}
+		a.sink += sink
+		for _, ag := range batch {
+			a.visit(ag, stage, now, out)
+		}
+	}
 }
 
 // prepare sorts the role tree and frameworks for the round and marks the
@@ -79,22 +115,23 @@ func (a *Allocator) visit(ag *agent, stage int, now int64, out *[]Offer) {
 		return
 	}
 	quota := len(a.guaranteed) > 0 || a.anyLimit
+	a.visitOffs = a.visitOffs[:0]
 	for {
 		unres := ag.unreserved()
-		resv := len(ag.reserved) > 0 && ag.anyReservedFree()
+		resv := ag.hasReserved && ag.anyReservedFree()
 		if !resv && !a.allocatable(&unres.Scalars) {
 			return
 		}
 		a.refresh(ag, unres, now)
 		// Every eligible client has a filter refusing all of it.
-		if !resv && andCount(ag.covered, a.eligible) == a.nEligible {
+		if !resv && ag.filtered && ag.bits.coveredAmong(a.eligible) == a.nEligible {
 			return
 		}
 		c, o := a.pick(a.root, ag, unres, stage, quota, now)
 		if c == nil {
 			return
 		}
-		a.offer(ag, c, o, out)
+		a.offer(ag, c, o, stage, out)
 	}
 }
 
@@ -141,7 +178,7 @@ func (a *Allocator) pick(n *roleNode, ag *agent, unres resources.Resources, stag
 
 // offer books o for c and restores the DRF order of c and its roles, which
 // are the only keys that changed.
-func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Offer) {
+func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, stage int, out *[]Offer) {
 	leaf := c.role.self
 	ci := indexClient(leaf.order, c)
 	a.pos = a.pos[:0]
@@ -169,19 +206,44 @@ func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, out *[]Of
 		i++
 	}
 
-	if ag.roundSeen != a.round {
-		ag.roundSeen = a.round
-		ag.roundOffers = ag.roundOffers[:0]
+	if j := a.earlierOffer(ag, c, *out); j >= 0 {
+		(*out)[j].Resources = (*out)[j].Resources.Add(o)
+		return
 	}
-	for _, j := range ag.roundOffers {
-		if prev := &(*out)[j]; prev.FrameworkID == c.fw.id && prev.Role == c.role.name {
-			prev.Resources = prev.Resources.Add(o)
-			return
+	j := int32(len(*out))
+	a.visitOffs = append(a.visitOffs, j)
+	if stage == 1 {
+		if ag.roundSeen != a.round {
+			ag.roundSeen = a.round
+			ag.roundOffers = ag.roundOffers[:0]
 		}
+		ag.roundOffers = append(ag.roundOffers, j)
 	}
 	if c.fw.budget > 0 {
 		c.fw.budget--
 	}
-	ag.roundOffers = append(ag.roundOffers, int32(len(*out)))
 	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})
+}
+
+// earlierOffer returns the index in out of this round's offer to c on ag,
+// or -1: a framework gets one offer per role and agent in a round. Offers
+// on ag come from its stage 1 visit (kept on the agent, a cold line read
+// only when stage 1 ran) and from the current visit (kept in scratch).
+func (a *Allocator) earlierOffer(ag *agent, c *client, out []Offer) int {
+	same := func(j int32) bool {
+		return out[j].FrameworkID == c.fw.id && out[j].Role == c.role.name
+	}
+	for _, j := range a.visitOffs {
+		if same(j) {
+			return int(j)
+		}
+	}
+	if a.stage1 && ag.roundSeen == a.round {
+		for _, j := range ag.roundOffers {
+			if same(j) {
+				return int(j)
+			}
+		}
+	}
+	return -1
 }

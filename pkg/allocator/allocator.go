@@ -123,11 +123,12 @@ type Allocator struct {
 	minimum scalars
 	rng     *rand.Rand
 
-	agents     map[string]*agent
-	agentList  []*agent // dense; agent.idx is the position
-	frameworks map[string]*framework
-	roles      map[string]*roleNode // real roles by name
-	root       *roleNode
+	agents      agentIndex // by name, into agentList
+	agentList   []*agent   // dense; agent.idx is the position
+	unreachable int        // agents not reachable: rounds copy agentList when 0
+	frameworks  map[string]*framework
+	roles       map[string]*roleNode // real roles by name
+	root        *roleNode
 
 	slots     []slot // client slots: index into agents' filter bitsets
 	freeSlots []int32
@@ -145,11 +146,14 @@ type Allocator struct {
 
 	// per-round scratch, reused to keep rounds allocation-light
 	order     []*agent
+	stage1    bool    // stage 1 runs this round
+	visitOffs []int32 // offers of the current visit (indices in the result)
 	eligible  bitset
 	nEligible int
 	nGPUAware int
 	required  scalars // headroom still owed to unsatisfied guarantees
 	pos       []int   // positions of a role chain while re-sorting
+	sink      int64   // written by visitAll's reads ahead, so that they are kept
 }
 
 // New returns an empty allocator.
@@ -157,7 +161,7 @@ func New(opts Options) *Allocator {
 	a := &Allocator{
 		opts:       opts,
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),
-		agents:     map[string]*agent{},
+		agents:     newAgentIndex(),
 		frameworks: map[string]*framework{},
 		roles:      map[string]*roleNode{},
 		root:       &roleNode{weight: 1},

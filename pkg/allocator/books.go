@@ -11,27 +11,25 @@ import (
 // o fits in what c's role may use on ag.
 func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 	var before resources.Resources
-	if ag.reachable && len(ag.reserved) > 0 {
+	if ag.reachable && ag.hasReserved {
 		before = ag.unreserved()
 	}
-	free, err := ag.free.Subtract(o)
+	free, err := ag.free().Subtract(o)
 	if err != nil {
 		return err
 	}
-	ag.free = free
+	ag.setFree(free)
 	if i := ag.find(c); i >= 0 {
-		ag.alloc[i].r = ag.alloc[i].r.Add(o)
+		ag.setHolding(i, ag.holding(i).Add(o))
 	} else {
-		ag.alloc = append(ag.alloc, holding{c, o})
+		ag.addHolding(c.slot, o)
 		c.nAgents++
 	}
-	if _, ok := ag.reserved[c.role.name]; ok {
-		ra := ag.roleAlloc[c.role.name]
-		addS(&ra, &o.Scalars)
-		ag.roleAlloc[c.role.name] = ra
+	if ag.hasReserved {
+		ag.bookReserved(c, &o.Scalars, +1)
 	}
 	if ag.reachable {
-		if len(ag.reserved) == 0 {
+		if !ag.hasReserved {
 			subS(&a.freeUnres, &o.Scalars)
 		} else {
 			after := ag.unreserved()
@@ -48,31 +46,38 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 	return nil
 }
 
-// unbook returns r (contained in ag.alloc[c]) from c to ag.
-func (a *Allocator) unbook(ag *agent, c *client, r resources.Resources) {
+// bookReserved adds (sign=+1) or takes off (-1) s from what c's role is
+// allocated on ag, if the role has a reservation there.
+func (ag *agent) bookReserved(c *client, s *scalars, sign int64) {
+	if _, ok := ag.reserved[c.role.name]; !ok {
+		return
+	}
+	ra := ag.roleAlloc[c.role.name]
+	for k := range ra {
+		ra[k] += sign * s[k]
+	}
+	ag.roleAlloc[c.role.name] = ra
+}
+
+// unbook returns r (contained in holding i, c's) from c to ag.
+func (a *Allocator) unbook(ag *agent, c *client, i int, r resources.Resources) {
 	var before resources.Resources
-	if ag.reachable && len(ag.reserved) > 0 {
+	if ag.reachable && ag.hasReserved {
 		before = ag.unreserved()
 	}
-	i := ag.find(c)
-	left, _ := ag.alloc[i].r.Subtract(r) // callers checked that c holds r
+	left, _ := ag.holding(i).Subtract(r) // callers checked that c holds r
 	if left.IsEmpty() {
-		last := len(ag.alloc) - 1
-		ag.alloc[i] = ag.alloc[last]
-		ag.alloc[last] = holding{}
-		ag.alloc = ag.alloc[:last]
+		ag.dropHolding(i)
 		c.nAgents--
 	} else {
-		ag.alloc[i].r = left
+		ag.setHolding(i, left)
 	}
-	ag.free = ag.free.Add(r)
-	if _, ok := ag.reserved[c.role.name]; ok {
-		ra := ag.roleAlloc[c.role.name]
-		subS(&ra, &r.Scalars)
-		ag.roleAlloc[c.role.name] = ra
+	ag.setFree(ag.free().Add(r))
+	if ag.hasReserved {
+		ag.bookReserved(c, &r.Scalars, -1)
 	}
 	if ag.reachable {
-		if len(ag.reserved) == 0 {
+		if !ag.hasReserved {
 			addS(&a.freeUnres, &r.Scalars)
 		} else {
 			after := ag.unreserved()
@@ -93,9 +98,9 @@ func (a *Allocator) unbookScalars(c *client, s *scalars) {
 	subS(&a.allocated, s)
 }
 
-// release returns everything c holds on ag.
-func (a *Allocator) release(ag *agent, c *client, r resources.Resources) {
-	a.unbook(ag, c, r)
+// release returns everything c holds on ag (its holding i).
+func (a *Allocator) release(ag *agent, c *client, i int) {
+	a.unbook(ag, c, i, ag.holding(i))
 }
 
 // Recover returns resources of framework fw in role on agent: an offer
@@ -112,12 +117,12 @@ func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, r
 	i := ag.find(c)
 	var have resources.Resources
 	if i >= 0 {
-		have = ag.alloc[i].r
+		have = ag.holding(i)
 	}
 	if c == nil || i < 0 || !have.Contains(r) {
 		return errorf(op, fwSubject(fw), ErrNotAllocated, "it holds %q in role %q on agent %q, cannot return %q", have.String(), role, agentName, r.String())
 	}
-	a.unbook(ag, c, r)
+	a.unbook(ag, c, i, r)
 	if refuse > 0 && c.subscribed {
 		n := nowNanos(now)
 		until := n + int64(refuse)
@@ -192,13 +197,13 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
 	}
-	ag, ok := a.agents[agentName]
-	if !ok {
+	ag := a.agents.get(agentName, a.agentList)
+	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
 	c := f.clients[role]
 	if len(r.Ports) > 0 {
-		if i := ag.find(c); c == nil || i < 0 || !sameSlice(ag.alloc[i].r.Ports, r.Ports) {
+		if i := ag.find(c); i < 0 || !sameSlice(ag.portsOf(i), r.Ports) {
 			if err := r.Ports.Validate(); err != nil {
 				return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
 			}

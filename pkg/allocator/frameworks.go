@@ -151,7 +151,7 @@ func (a *Allocator) RemoveFramework(id string) error {
 		if c.nAgents > 0 {
 			for _, ag := range a.agentList {
 				if i := ag.find(c); i >= 0 {
-					a.release(ag, c, ag.alloc[i].r)
+					a.release(ag, c, i)
 				}
 			}
 		}

@@ -21,17 +21,43 @@ func must(t testing.TB, err error) {
 
 // checkBooks verifies the allocator's internal bookkeeping from scratch.
 func checkBooks(a *Allocator) error {
+	if a.agents.n != len(a.agentList) {
+		return fmt.Errorf("agent index holds %d agents, list %d", a.agents.n, len(a.agentList))
+	}
+	unreachable := 0
+	for _, ag := range a.agentList {
+		if !ag.reachable {
+			unreachable++
+		}
+		if ag.filtered != (len(ag.recs) > 0) {
+			return fmt.Errorf("%v: filtered is %v with %d filter records", ag, ag.filtered, len(ag.recs))
+		}
+	}
+	if unreachable != a.unreachable {
+		return fmt.Errorf("%d agents unreachable, counted %d", unreachable, a.unreachable)
+	}
 	var allocated, total, freeUnres scalars
 	perClient := map[*client]scalars{}
 	perClientAgents := map[*client]int{}
 	for i, ag := range a.agentList {
-		if ag.idx != i || a.agents[ag.name] != ag {
+		if ag.idx != i || a.agents.get(ag.name, a.agentList) != ag {
 			return fmt.Errorf("%v: index broken", ag)
 		}
-		sum := ag.free
+		sum := ag.free()
 		seen := map[*client]bool{}
-		for _, h := range ag.alloc {
-			c, r := h.c, h.r
+		if n := int(ag.n); len(ag.moreBy) != max(n-inlineHeld, 0) || len(ag.moreS) != len(ag.moreBy) ||
+			(ag.moreRanges != nil && len(ag.moreRanges) != n-inlinePorts) || (!ag.heldPorts && ag.moreRanges != nil) ||
+			ag.freeHasPorts != (len(ag.freePorts) > 0) {
+			return fmt.Errorf("%v: holding arrays out of step", ag)
+		}
+		if ag.hasReserved != (len(ag.reserved) > 0) {
+			return fmt.Errorf("%v: hasReserved is %v", ag, ag.hasReserved)
+		}
+		for i := range int(ag.n) {
+			c, r := a.slots[ag.key(i)].c, ag.holding(i)
+			if c == nil {
+				return fmt.Errorf("%v: holding of free slot %d", ag, ag.key(i))
+			}
 			if seen[c] {
 				return fmt.Errorf("%v: two holdings for %v", ag, c)
 			}
@@ -52,7 +78,7 @@ func checkBooks(a *Allocator) error {
 		if !sum.Equal(ag.total) {
 			return fmt.Errorf("%v: free+allocated = %v, total %v", ag, sum, ag.total)
 		}
-		if err := ag.free.Validate(); err != nil {
+		if err := ag.free().Validate(); err != nil {
 			return fmt.Errorf("%v: free invalid: %v", ag, err)
 		}
 		u := ag.unreserved()
@@ -63,9 +89,9 @@ func checkBooks(a *Allocator) error {
 		}
 		for role := range ag.reserved {
 			var ra scalars
-			for _, h := range ag.alloc {
-				if h.c.role.name == role {
-					addS(&ra, &h.r.Scalars)
+			for i := range int(ag.n) {
+				if a.slots[ag.key(i)].c.role.name == role {
+					addS(&ra, ag.scalarsOf(i))
 				}
 			}
 			if ra != ag.roleAlloc[role] {

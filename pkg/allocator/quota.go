@@ -153,7 +153,7 @@ func (a *Allocator) roleOffer(ag *agent, n *roleNode, unres resources.Resources,
 			}
 		}
 	}
-	if len(ag.reserved) > 0 {
+	if ag.hasReserved {
 		if rf, ok := ag.reservedFree(n.name); ok {
 			o, same = o.Add(rf), false
 		}

@@ -57,17 +57,17 @@ func (a *Allocator) AllocatedOn(fw, role, agentName string) (resources.Resources
 // AgentAvailable returns what is not allocated on an agent (reserved parts
 // included).
 func (a *Allocator) AgentAvailable(agentName string) (resources.Resources, error) {
-	ag, ok := a.agents[agentName]
-	if !ok {
+	ag := a.agents.get(agentName, a.agentList)
+	if ag == nil {
 		return resources.Resources{}, errorf("AgentAvailable", agentSubject(agentName), ErrUnknownAgent, "")
 	}
-	return ag.free, nil
+	return ag.free(), nil
 }
 
 // Stats returns counters for metrics.
 func (a *Allocator) Stats() Stats {
 	s := Stats{
-		Agents:          len(a.agents),
+		Agents:          len(a.agentList),
 		Frameworks:      len(a.frameworks),
 		Roles:           len(a.roles),
 		Filters:         a.filters,
@@ -76,11 +76,7 @@ func (a *Allocator) Stats() Stats {
 		Rounds:          a.round,
 		LastRoundOffers: a.lastOffers,
 	}
-	for _, ag := range a.agentList {
-		if ag.reachable {
-			s.ReachableAgents++
-		}
-	}
+	s.ReachableAgents = len(a.agentList) - a.unreachable
 	for _, fw := range a.frameworks {
 		if fw.active {
 			s.ActiveFrameworks++

@@ -121,6 +121,20 @@ func TestRangesOps(t *testing.T) {
 	}
 }
 
+// The same slice on both sides takes the shortcuts that skip reading it.
+func TestRangesSameSlice(t *testing.T) {
+	a := rs(1, 3, 7, 9)
+	if got := a.Subtract(a); got != nil {
+		t.Errorf("Subtract(self) = %v, want nil", got)
+	}
+	if !a.Contains(a) || !a.Equal(a) || !a.Overlaps(a) {
+		t.Errorf("Contains/Equal/Overlaps(self) = %v/%v/%v, want true", a.Contains(a), a.Equal(a), a.Overlaps(a))
+	}
+	if got := a.Subtract(a[:1]); !got.Equal(rs(7, 9)) {
+		t.Errorf("Subtract(prefix of self) = %v, want [7-9]", got)
+	}
+}
+
 func TestRangesCountHasString(t *testing.T) {
 	r := rs(31000, 31005, 31010, 31010)
 	if r.Count() != 7 {
