@@ -155,13 +155,15 @@ func (ag *agent) availableTo(role string) resources.Resources {
 	return u
 }
 
+// validateAgent builds the agent for info. Error subjects are formatted only
+// on errors: a new master adds every agent, and formatting cost one
+// allocation each.
 func validateAgent(op string, info AgentInfo) (*agent, error) {
-	subj := agentSubject(info.Name)
 	if info.Name == "" {
-		return nil, errorf(op, subj, ErrInvalid, "agent name is empty")
+		return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "agent name is empty")
 	}
 	if err := info.Total.Validate(); err != nil {
-		return nil, errorf(op, subj, ErrInvalid, "total: %v", err)
+		return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "total: %v", err)
 	}
 	ag := &agent{
 		name: info.Name, hasGPUs: info.Total.Scalars[resources.GPUs] > 0,
@@ -173,22 +175,22 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 	}
 	for role, res := range info.Reserved {
 		if msg := validRoleName(role); msg != "" {
-			return nil, errorf(op, subj, ErrInvalid, "reservation for %q: %s", role, msg)
+			return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "reservation for %q: %s", role, msg)
 		}
 		if err := res.Validate(); err != nil {
-			return nil, errorf(op, subj, ErrInvalid, "reservation for %q: %v", role, err)
+			return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "reservation for %q: %v", role, err)
 		}
 		if res.IsEmpty() {
 			continue
 		}
 		if ag.reservedSum.Ports.Overlaps(res.Ports) {
-			return nil, errorf(op, subj, ErrInvalid, "reservation for %q: ports overlap another role's reservation", role)
+			return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "reservation for %q: ports overlap another role's reservation", role)
 		}
 		ag.reserved[role] = res
 		ag.reservedSum = ag.reservedSum.Add(res)
 	}
 	if !ag.total.Contains(ag.reservedSum) {
-		return nil, errorf(op, subj, ErrInvalid, "reservations (%v) do not fit in the total (%v)", ag.reservedSum, ag.total)
+		return nil, errorf(op, agentSubject(info.Name), ErrInvalid, "reservations (%v) do not fit in the total (%v)", ag.reservedSum, ag.total)
 	}
 	ag.hasReserved = len(ag.reserved) > 0
 	return ag, nil

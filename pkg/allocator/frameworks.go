@@ -35,10 +35,11 @@ func (c *client) eligible() bool {
 
 func (c *client) String() string { return fmt.Sprintf("framework %q in role %q", c.fw.id, c.role.name) }
 
+// validateFramework returns the roles of info ("*" if none); error subjects
+// are formatted only on errors (see validateAgent).
 func validateFramework(op string, info FrameworkInfo) (roles []string, err error) {
-	subj := fwSubject(info.ID)
 	if info.ID == "" {
-		return nil, errorf(op, subj, ErrInvalid, "framework ID is empty")
+		return nil, errorf(op, fwSubject(info.ID), ErrInvalid, "framework ID is empty")
 	}
 	roles = info.Roles
 	if len(roles) == 0 {
@@ -46,15 +47,15 @@ func validateFramework(op string, info FrameworkInfo) (roles []string, err error
 	}
 	for i, r := range roles {
 		if msg := validRoleName(r); msg != "" {
-			return nil, errorf(op, subj, ErrInvalid, "role %q: %s", r, msg)
+			return nil, errorf(op, fwSubject(info.ID), ErrInvalid, "role %q: %s", r, msg)
 		}
 		if slices.Contains(roles[:i], r) {
-			return nil, errorf(op, subj, ErrInvalid, "role %q is listed twice", r)
+			return nil, errorf(op, fwSubject(info.ID), ErrInvalid, "role %q is listed twice", r)
 		}
 	}
 	for _, r := range info.SuppressedRoles {
 		if !slices.Contains(roles, r) {
-			return nil, errorf(op, subj, ErrInvalid, "suppressed role %q is not one of its roles %v", r, roles)
+			return nil, errorf(op, fwSubject(info.ID), ErrInvalid, "suppressed role %q is not one of its roles %v", r, roles)
 		}
 	}
 	return roles, nil
