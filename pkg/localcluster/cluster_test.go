@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/agora-sched/agora/internal/testenv"
 )
 
 var (
@@ -30,7 +32,7 @@ var (
 // when they are absent and AGORA_SKIP_LOCALCLUSTER=1 asks not to build.
 func testBinDir(t *testing.T) string {
 	t.Helper()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	if os.Getenv("AGORA_SKIP_LOCALCLUSTER") == "1" && !binsBuilt(root) {
 		t.Skip("control-plane binaries are not built and AGORA_SKIP_LOCALCLUSTER=1; run hack/build-bins.sh to enable this test")
 	}
@@ -42,23 +44,6 @@ func testBinDir(t *testing.T) string {
 		t.Fatal(binDirErr)
 	}
 	return binDir
-}
-
-func repoRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "hack", "build-bins.sh")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no hack/build-bins.sh above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // binsBuilt reports whether some version directory already holds every

@@ -17,47 +17,15 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/agora-sched/agora/agent/runtime"
-	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/testenv"
 )
-
-// repoRoot is the directory holding hack/build-bins.sh above the test's.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "hack", "build-bins.sh")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no hack/build-bins.sh above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func scheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := agorav1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
 
 // identity is a client authenticated as a ServiceAccount by a bearer token
 // from the TokenRequest API, as a pod (or an operator's `kubectl create
@@ -89,7 +57,7 @@ func tokenIdentity(t *testing.T, ctx context.Context, admin *rest.Config, ns, na
 		BearerToken:     tr.Status.Token,
 		QPS:             100, Burst: 200,
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme()})
+	c, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

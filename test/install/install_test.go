@@ -37,6 +37,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/testenv"
 	"github.com/agora-sched/agora/pkg/localcluster"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
@@ -53,7 +54,7 @@ const (
 
 func TestInstall(t *testing.T) {
 	ctrllog.SetLogger(logr.Discard()) // the SDK's client logs nothing we check
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 	bins := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubectl"}
 	if os.Getenv("AGORA_SKIP_LOCALCLUSTER") == "1" && !binsBuilt(root, bins) {
 		t.Skip("control-plane binaries are not built and AGORA_SKIP_LOCALCLUSTER=1; run hack/build-bins.sh to enable this test")
@@ -91,7 +92,7 @@ func TestInstall(t *testing.T) {
 		}
 	})
 	admin := cl.RESTConfig()
-	ac, err := client.New(admin, client.Options{Scheme: scheme()})
+	ac, err := client.New(admin, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,25 +28,6 @@ import (
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
-// repoRoot is the directory holding hack/build-bins.sh above the test's.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "hack", "build-bins.sh")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no hack/build-bins.sh above the test's directory")
-		}
-		dir = parent
-	}
-}
-
 // buildBinaries builds every command of the module into dir, so the test
 // runs the binaries a user runs, not the packages linked into the test.
 func buildBinaries(t *testing.T, root, dir string) {

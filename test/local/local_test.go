@@ -22,13 +22,12 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/service"
 	"github.com/agora-sched/agora/internal/invariants"
+	"github.com/agora-sched/agora/internal/testenv"
 	"github.com/agora-sched/agora/pkg/install"
 	"github.com/agora-sched/agora/pkg/localcluster"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -64,17 +63,6 @@ const (
 var batchCommands = []string{"sleep 2", "sleep 3", "sleep 4"}
 
 const batchRepeat = 32
-
-func scheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := agorav1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
 
 // env is the running system and everything the teardown must undo.
 type env struct {
@@ -177,7 +165,7 @@ func TestLocalAgora(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	root := repoRoot(t)
+	root := testenv.RepoRoot()
 
 	work, err := os.MkdirTemp("", "agora-local-test-")
 	if err != nil {
@@ -209,7 +197,7 @@ func TestLocalAgora(t *testing.T) {
 	if _, err := install.CRDs(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if e.c, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme()}); err != nil {
+	if e.c, err = client.NewWithWatch(cfg, client.Options{Scheme: testenv.Scheme()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{agentNS, ns} {
@@ -220,7 +208,7 @@ func TestLocalAgora(t *testing.T) {
 	step("control plane up, CRDs installed")
 
 	// Watch everything from before the first process starts.
-	if e.checker, err = invariants.Start(ctx, cfg, client.Options{Scheme: scheme()}, nil); err != nil {
+	if e.checker, err = invariants.Start(ctx, cfg, client.Options{Scheme: testenv.Scheme()}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if e.rec, err = startRecorder(ctx, e.c, ns); err != nil {
