@@ -78,13 +78,11 @@ func (e *engine) invalidOffer(t *taskState, message string) {
 	e.finaliseTask(t, state, agorav1.ReasonInvalidOffers, message)
 }
 
-// bindTask moves the task's resources from the offer's remainder to the
-// task (the allocator's books do not change) and writes the binding.
+// bindTask books the task on its offer and writes the binding.
 func (e *engine) bindTask(t *taskState, o *offerState) {
-	o.remaining, _ = o.remaining.Subtract(t.res)
-	o.nLaunched++
+	e.bookOnOffer(t, o)
 	o.pendingBinds++
-	t.bound, t.binding, t.accounted, t.onOffer, t.role = true, true, true, true, o.role
+	t.bound, t.binding = true, true
 	now := metav1.NewTime(e.clock.Now())
 	var after func()
 	if h := e.opts.Hooks.AfterBind; h != nil {
@@ -139,6 +137,15 @@ func (e *engine) bindDone(tk, ok string, obj *agorav1.Task, out writeOutcome) {
 		return // the write may yet show up; the next event for the task decides
 	}
 	e.syncTask(t)
+}
+
+// bookOnOffer moves a task's resources from its offer's remainder to the
+// task (the allocator's books do not change): the offer settles with it
+// counted. unbook is the inverse.
+func (e *engine) bookOnOffer(t *taskState, o *offerState) {
+	o.remaining, _ = o.remaining.Subtract(t.res)
+	o.nLaunched++
+	t.accounted, t.onOffer, t.role = true, true, o.role
 }
 
 // unbook takes a task's resources off its books: back into its offer if

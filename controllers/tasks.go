@@ -133,9 +133,7 @@ func (e *engine) chargeOffer(t *taskState) bool {
 	if !o.holdsAlloc() || o.stage == offerCreating || !o.remaining.Contains(t.res) {
 		return false
 	}
-	o.remaining, _ = o.remaining.Subtract(t.res)
-	o.nLaunched++
-	t.accounted, t.onOffer = true, true
+	e.bookOnOffer(t, o)
 	return true
 }
 
