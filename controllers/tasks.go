@@ -201,11 +201,7 @@ func (e *engine) forgetTask(t *taskState) {
 	if t.binding {
 		// The bind's reply finds the task gone and only fixes the offer's
 		// count; give the resources back here.
-		if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID && o.holdsAlloc() {
-			o.remaining = o.remaining.Add(t.res)
-			o.nLaunched--
-			t.accounted, t.onOffer = false, false
-		}
+		e.unbook(t, e.offers[t.offer])
 	}
 	e.endTask(t)
 	delete(e.tasks, t.key)
