@@ -401,13 +401,20 @@ func live(s agorav1.TaskState) bool {
 	return false
 }
 
-// runningService lists the service's TASK_RUNNING tasks (on agent, if set).
-func (e *env) runningService(ctx context.Context, t *testing.T, agent string) []string {
+// listTasks lists the test namespace's Tasks.
+func (e *env) listTasks(ctx context.Context, t *testing.T) *agorav1.TaskList {
 	t.Helper()
 	var tasks agorav1.TaskList
 	if err := e.c.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
+	return &tasks
+}
+
+// runningService lists the service's TASK_RUNNING tasks (on agent, if set).
+func (e *env) runningService(ctx context.Context, t *testing.T, agent string) []string {
+	t.Helper()
+	tasks := e.listTasks(ctx, t)
 	var out []string
 	for _, tk := range tasks.Items {
 		if tk.Spec.FrameworkName == serviceFW && tk.Status.State == agorav1.TaskRunning && !tk.Spec.Kill &&
@@ -421,10 +428,7 @@ func (e *env) runningService(ctx context.Context, t *testing.T, agent string) []
 
 func (e *env) liveServiceTasks(ctx context.Context, t *testing.T) []string {
 	t.Helper()
-	var tasks agorav1.TaskList
-	if err := e.c.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
+	tasks := e.listTasks(ctx, t)
 	var out []string
 	for _, tk := range tasks.Items {
 		if tk.Spec.FrameworkName == serviceFW && live(tk.Status.State) {
@@ -643,10 +647,7 @@ func jobIndex(name string) string {
 // checkBatch: every command ran exactly once and finished with exit 0.
 func (e *env) checkBatch(t *testing.T, ctx context.Context) {
 	t.Helper()
-	var tasks agorav1.TaskList
-	if err := e.c.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
+	tasks := e.listTasks(ctx, t)
 	ran := map[string][]string{}
 	for _, tk := range tasks.Items {
 		if tk.Spec.FrameworkName != batchFW {
@@ -681,10 +682,7 @@ func exitCode(c *int32) string {
 // checkSlots: each service instance slot has exactly one live task.
 func (e *env) checkSlots(t *testing.T, ctx context.Context) {
 	t.Helper()
-	var tasks agorav1.TaskList
-	if err := e.c.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
+	tasks := e.listTasks(ctx, t)
 	slots := map[string][]string{}
 	for _, tk := range tasks.Items {
 		if tk.Spec.FrameworkName == serviceFW && live(tk.Status.State) {
