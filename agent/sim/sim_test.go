@@ -147,3 +147,59 @@ func TestPauseStopsHeartbeats(t *testing.T) {
 		t.Errorf("resumed agent did not renew its lease")
 	}
 }
+
+// TestDiagnosticSharedTaskWatch: agents fed from one shared Task watch run
+// their own tasks and only those, both a task bound before they started
+// (found by their list) and tasks bound after (delivered by the hub).
+func TestDiagnosticSharedTaskWatch(t *testing.T) {
+	ctx := context.Background()
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	bind := func(name, agent string) {
+		t.Helper()
+		tk := builders.Task(ns, name, "fw").OfferRef("o", "uid", agent).
+			Resources(builders.Res("1", "1Gi")).Shell("sleep 0.2").Obj()
+		if err := env.Client.Create(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+		now := metav1.Now()
+		tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
+		if err := env.Client.Status().Update(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind("early", "hub-0")
+	c, err := sim.Start(ctx, env.Config, sim.Options{Count: 3, NamePrefix: "hub", Namespace: leaseNS,
+		DiagnosticSharedTaskWatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	bind("late-1", "hub-1")
+	bind("late-2", "hub-2")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list agorav1.TaskList
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for _, tk := range list.Items {
+			if tk.Status.State == agorav1.TaskFinished {
+				finished++
+			}
+		}
+		if finished == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 tasks finished", finished)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, name := range c.Names() {
+		if w := c.Agent(name).StatusWrites(); w != 2 {
+			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED of its one task)", name, w)
+		}
+	}
+}
