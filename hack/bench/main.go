@@ -28,10 +28,11 @@ import (
 
 type config struct {
 	agents, tasks, frameworks, concurrency, runs, refPods int
+	preload                                               int
 	taskDuration, allocInterval, leaseRenew, timeout      time.Duration
 	ceilingFor, profileFor                                time.Duration
 	taskCPUs, taskMem                                     string
-	ack, skipRefs, keep                                   bool
+	ack, skipRefs, keep, realAgent, sharedWatch           bool
 	out                                                   string
 	apiserverFlags, masterFlags                           stringList
 	cpu, mem                                              resource.Quantity
@@ -49,6 +50,9 @@ func main() {
 	flag.DurationVar(&c.allocInterval, "allocation-interval", time.Second, "the master's --allocation-interval")
 	flag.DurationVar(&c.leaseRenew, "lease-renew", 10*time.Second, "Lease renewal period of the agents and fake nodes (the master's agent timeout is 4x, at least 40s)")
 	flag.BoolVar(&c.ack, "ack", true, "frameworks delete (acknowledge) finished tasks; false keeps them, to size the master's memory with many finished tasks")
+	flag.BoolVar(&c.realAgent, "real-agent", true, "also run one real agora-agent on this host (needs root: real cgroups and processes), to report its RSS beside a simulated agent's")
+	flag.BoolVar(&c.sharedWatch, "diagnostic-shared-task-watch", false, "diagnostic, not a result: the simulated agents share one cluster-wide Task watch instead of one each, to measure what the per-agent watches cost the apiserver")
+	flag.IntVar(&c.preload, "preload-finished", 0, "write this many Tasks straight into TASK_FINISHED before the phase (they never run), to size the master's memory with many finished tasks; use with --ack=false")
 	flag.DurationVar(&c.timeout, "timeout", 3*time.Minute, "longest the Agora phase may take")
 	flag.DurationVar(&c.ceilingFor, "ceiling-duration", 10*time.Second, "how long each raw create rate (ConfigMaps, Tasks) is measured")
 	flag.IntVar(&c.refPods, "ref-pods", 0, "pods for the kube-scheduler reference (0: as many as tasks, at most half the fake nodes' room)")
@@ -70,6 +74,12 @@ func main() {
 	}
 	if c.agents <= 0 || c.tasks <= 0 || c.frameworks <= 0 || c.concurrency <= 0 || c.runs <= 0 {
 		fatal(fmt.Errorf("--agents, --tasks, --frameworks, --concurrency and --runs must be positive"))
+	}
+	if c.preload < 0 {
+		fatal(fmt.Errorf("--preload-finished must not be negative"))
+	}
+	if c.preload > 0 && c.ack {
+		fatal(fmt.Errorf("--preload-finished needs --ack=false: the frameworks would delete the preloaded tasks"))
 	}
 	if c.out == "" {
 		if c.out, err = os.MkdirTemp("", "agora-bench-"); err != nil {

@@ -93,7 +93,7 @@ func (o *observer) start(ctx context.Context, cfg *rest.Config) error {
 
 func (o *observer) onTask(obj any) {
 	t, ok := obj.(*agorav1.Task)
-	if !ok {
+	if !ok || t.Labels[preloadLabel] != "" {
 		return
 	}
 	now := time.Now()

@@ -84,7 +84,7 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 	}
 
 	r := newResult()
-	if err := agoraPhase(ctx, c, cfg, cs, cl.Kubeconfig(), binDir, dir, r); err != nil {
+	if err := agoraPhase(ctx, c, cfg, cs, cc, cl.Kubeconfig(), binDir, dir, r); err != nil {
 		return nil, err
 	}
 	if c.skipRefs {
@@ -125,14 +125,18 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 
 // agoraPhase runs the agents, the master and the frameworks until every
 // task finished (or the timeout), and records what it measured in r.
-func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.Interface, kubeconfig, binDir, dir string, r *result) error {
+func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.Interface, cc client.Client, kubeconfig, binDir, dir string, r *result) error {
 	logDir := filepath.Join(dir, "logs")
 	logf("starting %d simulated agents", c.agents)
 	agentsStart := time.Now()
 	agents, err := startChild("agents", filepath.Join(binDir, "agora-agent"), []string{
 		"--kubeconfig", kubeconfig, "--node-name", "sim", "--namespace", agentNamespace,
 		"--simulate", strconv.Itoa(c.agents), "--renew-interval", c.leaseRenew.String(),
+		"--simulate-diagnostic-shared-task-watch=" + strconv.FormatBool(c.sharedWatch),
 	}, nil, logDir)
+	if c.sharedWatch {
+		r.notes = append(r.notes, "DIAGNOSTIC, NOT A RESULT: the simulated agents shared one Task watch (--diagnostic-shared-task-watch); real agents each watch their own Tasks")
+	}
 	if err != nil {
 		return err
 	}
@@ -143,6 +147,31 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	r.set("agents.start_s", time.Since(agentsStart).Seconds())
 	if st, err := readProc(agents.pid()); err == nil {
 		r.set("agents.rss_kib_per_agent", float64(st.rssBytes)/1024/float64(c.agents))
+	}
+	var real *child
+	if c.realAgent {
+		var note string
+		if real, note, err = startRealAgent(ctx, cs, c, kubeconfig, binDir, dir); err != nil {
+			return err
+		}
+		if real != nil {
+			defer real.stop(30 * time.Second)
+			if st, err := readProc(real.pid()); err == nil {
+				r.set("agents.real_rss_kib", float64(st.rssBytes)/1024)
+			}
+		}
+		if note != "" {
+			r.notes = append(r.notes, note)
+		}
+	}
+
+	// After the agents: their first lists are then cheap, where 10,000 lists
+	// of 100,000 Tasks would hold the apiserver for minutes.
+	if err := preloadFinished(ctx, cc, c, c.preload); err != nil {
+		return err
+	}
+	if c.preload > 0 {
+		r.set("agora.preloaded", float64(c.preload))
 	}
 
 	pprofAddr, err := freeAddr()
@@ -233,6 +262,11 @@ wait:
 	}
 	if st, err := readProc(agents.pid()); err == nil {
 		r.set("agents.peak_rss_kib_per_agent", float64(st.hwmBytes)/1024/float64(c.agents))
+	}
+	if real != nil {
+		if st, err := readProc(real.pid()); err == nil {
+			r.set("agents.real_peak_rss_kib", float64(st.hwmBytes)/1024)
+		}
 	}
 	saveHeap(ctx, pprofAddr, dir)
 	r.masterWaits = masterWriteWaits(ctx, metricsAddr, dir)
