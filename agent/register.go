@@ -20,29 +20,54 @@ import (
 // heartbeat.
 const requestTimeout = 15 * time.Second
 
-// retryBackoff is how registration retries until the apiserver answers.
-var retryBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 1 << 30, Cap: 10 * time.Second}
+// retryBackoff is how registration retries until the apiserver answers:
+// the first retry after 200 ms, doubling to at most 10 s, jittered by 20%.
+var retryBackoff = backoff{first: 200 * time.Millisecond, max: 10 * time.Second, jitter: 0.2}
+
+type backoff struct {
+	first, max time.Duration
+	jitter     float64
+}
+
+// retry calls try until it reports done or ctx ends, sleeping between calls
+// as b says. Unlike wait.Backoff, whose Cap ends the retries once reached
+// (after about six here), it never gives up: an agent started while the
+// apiserver is down or overloaded must wait for it, not exit.
+func (b backoff) retry(ctx context.Context, try func(context.Context) bool) error {
+	delay := b.first
+	for !try(ctx) {
+		t := time.NewTimer(wait.Jitter(delay, b.jitter))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, b.max)
+	}
+	return nil
+}
 
 // register creates the Agent object if needed, writes its full status and
 // creates or renews the Lease. It retries until it succeeds or ctx ends.
 // Creating first saves a read per agent when a thousand simulated agents
 // register at once.
 func (a *Agent) register(ctx context.Context) error {
-	return wait.ExponentialBackoffWithContext(ctx, retryBackoff, func(ctx context.Context) (bool, error) {
+	return retryBackoff.retry(ctx, func(ctx context.Context) bool {
 		cur, err := a.ensureAgent(ctx)
 		if err != nil {
 			a.log.Error(err, "registering")
-			return false, nil
+			return false
 		}
 		if err := a.writeAgentStatus(ctx, cur); err != nil {
 			a.log.Error(err, "writing agent status")
-			return false, nil
+			return false
 		}
 		if err := a.renewLease(ctx); err != nil {
 			a.log.Error(err, "creating lease")
-			return false, nil
+			return false
 		}
-		return true, nil
+		return true
 	})
 }
 

@@ -93,7 +93,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, &o); err != nil && !errors.Is(err, context.Canceled) {
+	// Only a signal is a clean exit: an error that merely wraps
+	// context.Canceled (one simulated agent failing cancels the others)
+	// must still be reported.
+	if err := run(ctx, &o); err != nil && ctx.Err() == nil {
 		klog.ErrorS(err, "agent failed")
 		klog.Flush()
 		os.Exit(1)
