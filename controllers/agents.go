@@ -25,6 +25,9 @@ func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
 		a = &agentState{name: obj.Name, reachable: true, since: e.clock.Now()}
 		e.agents[obj.Name] = a
 	} else if a.obj != nil && !newer(obj.ResourceVersion, a.obj.ResourceVersion) {
+		if sameVersion(obj.ResourceVersion, a.obj.ResourceVersion) {
+			a.obj = obj
+		}
 		return
 	}
 	a.obj = obj

@@ -180,6 +180,9 @@ func (e *engine) onOffer(obj *agorav1.Offer, deleted bool) {
 		return
 	}
 	if o.obj != nil && !newer(obj.ResourceVersion, o.obj.ResourceVersion) {
+		if sameVersion(obj.ResourceVersion, o.obj.ResourceVersion) {
+			o.obj = obj
+		}
 		return
 	}
 	o.obj = obj

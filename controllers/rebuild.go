@@ -16,6 +16,11 @@ import (
 // outstanding offers and bound live tasks are booked (AddAllocation),
 // answered offers are settled, unexpired decline filters are reinstalled.
 // Every agent and framework starts with a full timeout from now.
+//
+// Agents, Offers and Tasks are handed over as copies of their own, not as
+// pointers into the lists: the books switch to the informers' copies when
+// those replay the same versions, and one pointer left into a list would
+// keep all of it (100,000 Tasks: hundreds of MiB) alive.
 func (e *engine) rebuild(ctx context.Context) error {
 	r := e.m.reader
 	var nss corev1.NamespaceList
@@ -37,7 +42,8 @@ func (e *engine) rebuild(ctx context.Context) error {
 		return fmt.Errorf("listing agents: %w", err)
 	}
 	for i := range agents.Items {
-		e.onAgent(&agents.Items[i], false)
+		obj := agents.Items[i] // a copy of its own: see below
+		e.onAgent(&obj, false)
 	}
 	var leases coordv1.LeaseList
 	if err := r.List(ctx, &leases); err != nil {
@@ -58,14 +64,16 @@ func (e *engine) rebuild(ctx context.Context) error {
 		return fmt.Errorf("listing offers: %w", err)
 	}
 	for i := range offers.Items {
-		e.onOffer(&offers.Items[i], false)
+		obj := offers.Items[i] // a copy of its own: see below
+		e.onOffer(&obj, false)
 	}
 	var tasks agorav1.TaskList
 	if err := r.List(ctx, &tasks); err != nil {
 		return fmt.Errorf("listing tasks: %w", err)
 	}
 	for i := range tasks.Items {
-		e.onTask(&tasks.Items[i], false)
+		obj := tasks.Items[i] // a copy of its own: see below
+		e.onTask(&obj, false)
 	}
 	e.log.Info("rebuilt state from the API", "agents", len(agents.Items), "frameworks", len(fws.Items),
 		"offers", len(offers.Items), "tasks", len(tasks.Items))

@@ -51,6 +51,10 @@ func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
 		e.indexTask(obj)
 		return t
 	}
+	if sameVersion(obj.ResourceVersion, t.obj.ResourceVersion) {
+		t.obj = obj
+		return nil
+	}
 	if !newer(obj.ResourceVersion, t.obj.ResourceVersion) {
 		return nil
 	}
