@@ -67,19 +67,8 @@ func TestFiftyAgents(t *testing.T) {
 		t.Errorf("%d leases, want %d", len(leases.Items), n)
 	}
 
-	tasks := make([]*agorav1.Task, 0, n)
 	for i, name := range names {
-		tk := builders.Task(ns, fmt.Sprintf("t%d", i), "fw").OfferRef("o", "uid", name).
-			Resources(builders.Res("1", "1Gi")).Shell("sleep 1").Obj()
-		if err := env.Client.Create(ctx, tk); err != nil {
-			t.Fatal(err)
-		}
-		now := metav1.Now()
-		tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
-		if err := env.Client.Status().Update(ctx, tk); err != nil {
-			t.Fatal(err)
-		}
-		tasks = append(tasks, tk)
+		bindTask(t, ns, fmt.Sprintf("t%d", i), name, "sleep 1")
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -155,28 +144,15 @@ func TestDiagnosticSharedTaskWatch(t *testing.T) {
 	ctx := context.Background()
 	leaseNS := env.Namespace(t, "agora-system")
 	ns := env.Namespace(t, "fw")
-	bind := func(name, agent string) {
-		t.Helper()
-		tk := builders.Task(ns, name, "fw").OfferRef("o", "uid", agent).
-			Resources(builders.Res("1", "1Gi")).Shell("sleep 0.2").Obj()
-		if err := env.Client.Create(ctx, tk); err != nil {
-			t.Fatal(err)
-		}
-		now := metav1.Now()
-		tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
-		if err := env.Client.Status().Update(ctx, tk); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bind("early", "hub-0")
+	bindTask(t, ns, "early", "hub-0", "sleep 0.2")
 	c, err := sim.Start(ctx, env.Config, sim.Options{Count: 3, NamePrefix: "hub", Namespace: leaseNS,
 		DiagnosticSharedTaskWatch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Stop()
-	bind("late-1", "hub-1")
-	bind("late-2", "hub-2")
+	bindTask(t, ns, "late-1", "hub-1", "sleep 0.2")
+	bindTask(t, ns, "late-2", "hub-2", "sleep 0.2")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var list agorav1.TaskList
@@ -201,5 +177,22 @@ func TestDiagnosticSharedTaskWatch(t *testing.T) {
 		if w := c.Agent(name).StatusWrites(); w != 2 {
 			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED of its one task)", name, w)
 		}
+	}
+}
+
+// bindTask creates a Task of 1 cpu / 1Gi on agent and binds it, as the
+// master would.
+func bindTask(t *testing.T, ns, name, agent, shell string) {
+	t.Helper()
+	ctx := context.Background()
+	tk := builders.Task(ns, name, "fw").OfferRef("o", "uid", agent).
+		Resources(builders.Res("1", "1Gi")).Shell(shell).Obj()
+	if err := env.Client.Create(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
+	if err := env.Client.Status().Update(ctx, tk); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -30,6 +30,7 @@ type observer struct {
 	running   int
 	ended     int
 	finished  int
+	onReal    int // tasks finished on the real agent
 	byState   map[agorav1.TaskState]int
 	firstSeen time.Time
 	lastBound time.Time
@@ -137,6 +138,9 @@ func (o *observer) onTask(obj any) {
 			o.freed[t.Spec.AgentName] = append(o.freed[t.Spec.AgentName], now)
 		}
 		if st == agorav1.TaskFinished {
+			if t.Spec.AgentName == realAgentName {
+				o.onReal++
+			}
 			o.finished++
 			if o.finished == o.want {
 				close(o.allFinished)
@@ -166,6 +170,7 @@ func (o *observer) onOffer(obj any) {
 // snapshot of the counters.
 type obsCounts struct {
 	bound, running, ended, finished, offers, unmatched int
+	onReal                                             int
 	firstSeen, lastBound, lastEnded                    time.Time
 	byState                                            map[agorav1.TaskState]int
 	samples                                            []string
@@ -174,7 +179,7 @@ type obsCounts struct {
 func (o *observer) counts() obsCounts {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c := obsCounts{bound: o.bound, running: o.running, ended: o.ended, finished: o.finished, offers: o.offers,
+	c := obsCounts{bound: o.bound, running: o.running, ended: o.ended, finished: o.finished, onReal: o.onReal, offers: o.offers,
 		firstSeen: o.firstSeen, lastBound: o.lastBound, lastEnded: o.lastEnded, byState: map[agorav1.TaskState]int{}}
 	for k, v := range o.byState {
 		c.byState[k] = v

@@ -85,6 +85,7 @@ var rows = []row{
 	{"agents.peak_rss_kib_per_agent", "agents: peak RSS per simulated agent (KiB)", "%.0f"},
 	{"agents.real_rss_kib", "agents: RSS of the real agent, idle (KiB)", "%.0f"},
 	{"agents.real_peak_rss_kib", "agents: peak RSS of the real agent (KiB)", "%.0f"},
+	{"agents.real_finished", "agents: tasks the real agent ran to TASK_FINISHED", "%.0f"},
 	{"ceiling.ConfigMap", "ceiling: ConfigMap creates per s", "%.0f"},
 	{"ceiling.Task", "ceiling: Task creates per s (no agents/master running)", "%.0f"},
 	{"sched.pods", "kube-scheduler: pods bound", "%.0f"},

@@ -280,6 +280,9 @@ wait:
 	r.profileTop = <-profDone
 
 	r.set("agora.finished", float64(k.finished))
+	if real != nil {
+		r.set("agents.real_finished", float64(k.onReal))
+	}
 	r.set("agora.elapsed_s", tEnd.Sub(t0).Seconds())
 	if !k.lastBound.IsZero() {
 		r.set("agora.bound_per_s", float64(k.bound)/k.lastBound.Sub(t0).Seconds())
@@ -447,7 +450,7 @@ func masterWriteWaits(ctx context.Context, addr, dir string) string {
 }
 
 func saveHeap(ctx context.Context, addr, dir string) {
-	_ = fetch(ctx, "http://"+addr+"/debug/pprof/heap", filepath.Join(dir, "master.heap.pprof"))
+	_ = fetch(ctx, "http://"+addr+"/debug/pprof/heap?gc=1", filepath.Join(dir, "master.heap.pprof"))
 }
 
 func fetch(ctx context.Context, url, path string) error {
