@@ -150,7 +150,7 @@ func ended(s agorav1.TaskState) bool {
 // sameVersion reports whether rv is the very version the books hold. The
 // informers replay what the rebuild read; taking their copy then (the books
 // otherwise keep the rebuild's) lets the rebuild's lists be freed instead of
-// every object being held twice: hundreds of MiB with 100,000 Tasks.
+// every object being held twice (72 MiB of live heap at 30,000 Tasks).
 func sameVersion(rv, held string) bool { return rv == held }
 
 // newer reports whether resourceVersion a is newer than b. Resource

@@ -20,7 +20,7 @@ import (
 // Agents, Offers and Tasks are handed over as copies of their own, not as
 // pointers into the lists: the books switch to the informers' copies when
 // those replay the same versions, and one pointer left into a list would
-// keep all of it (100,000 Tasks: hundreds of MiB) alive.
+// keep all of it alive.
 func (e *engine) rebuild(ctx context.Context) error {
 	r := e.m.reader
 	var nss corev1.NamespaceList
