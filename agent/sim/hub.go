@@ -25,7 +25,7 @@ type taskHub struct {
 	rc rest.Interface
 
 	mu   sync.Mutex
-	hist []hubEvent // every event seen, for watches that start behind
+	hist []hubEvent // every event seen, for watches that start behind; never trimmed, fine for a run of minutes
 	subs map[string]map[*hubWatch]struct{}
 }
 
