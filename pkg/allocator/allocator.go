@@ -158,6 +158,9 @@ type Allocator struct {
 
 // New returns an empty allocator.
 func New(opts Options) *Allocator {
+	if opts.ExcludeGPUsFromShares {
+		opts.ExcludedFromShares |= resources.KindsOf(resources.GPUs) // share reads the set alone
+	}
 	a := &Allocator{
 		opts:       opts,
 		rng:        rand.New(rand.NewPCG(uint64(opts.Seed), 0x5eed)),

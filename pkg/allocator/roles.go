@@ -108,8 +108,7 @@ func (a *Allocator) prune(n *roleNode) {
 func (a *Allocator) share(alloc *scalars) float64 {
 	var s float64
 	for k, t := range a.total {
-		if t <= 0 || a.opts.ExcludedFromShares.Has(resources.Kind(k)) ||
-			(a.opts.ExcludeGPUsFromShares && resources.Kind(k) == resources.GPUs) {
+		if t <= 0 || a.opts.ExcludedFromShares.Has(resources.Kind(k)) {
 			continue
 		}
 		if v := float64(alloc[k]) / float64(t); v > s {
