@@ -120,7 +120,7 @@ func (e *engine) bindDone(tk, ok string, obj *agorav1.Task, out writeOutcome) {
 	bound := out == wrote || (out == notApplied && obj.Status.BindTime != nil)
 	if !bound {
 		// Not bound after all: give the resources back to the offer.
-		e.unbook(t, o)
+		e.unbook(t)
 		t.bound = false
 	}
 	if out != gone && newer(obj.ResourceVersion, t.obj.ResourceVersion) {
@@ -150,17 +150,26 @@ func (e *engine) bookOnOffer(t *taskState, o *offerState) {
 
 // unbook takes a task's resources off its books: back into its offer if
 // that still holds resources, else back to the allocator.
-func (e *engine) unbook(t *taskState, o *offerState) {
+func (e *engine) unbook(t *taskState) {
 	if !t.accounted {
 		return
 	}
 	t.accounted, t.onOffer = false, false
-	if o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+	if o := e.holdingOffer(t); o != nil {
 		o.remaining = o.remaining.Add(t.res)
 		o.nLaunched--
 		return
 	}
 	e.releaseTask(t)
+}
+
+// holdingOffer is the offer the task names while that offer (the same one,
+// by UID) still holds resources in the allocator, else nil.
+func (e *engine) holdingOffer(t *taskState) *offerState {
+	if o := e.offers[t.offer]; o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+		return o
+	}
+	return nil
 }
 
 // finaliseTask writes a master-sourced state on an unbound task; it never

@@ -149,7 +149,7 @@ func (e *engine) endTask(t *taskState) {
 	if !t.accounted {
 		return
 	}
-	if o := e.offers[t.offer]; t.onOffer && o != nil && o.uid == t.offerUID && o.holdsAlloc() {
+	if o := e.holdingOffer(t); t.onOffer && o != nil {
 		o.ended = o.ended.Add(t.res)
 		t.accounted = false
 		return
@@ -205,7 +205,7 @@ func (e *engine) forgetTask(t *taskState) {
 	if t.binding {
 		// The bind's reply finds the task gone and only fixes the offer's
 		// count; give the resources back here.
-		e.unbook(t, e.offers[t.offer])
+		e.unbook(t)
 	}
 	e.endTask(t)
 	delete(e.tasks, t.key)
