@@ -70,27 +70,9 @@ func TestFiftyAgents(t *testing.T) {
 	for i, name := range names {
 		bindTask(t, ns, fmt.Sprintf("t%d", i), name, "sleep 1")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var list agorav1.TaskList
-		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		finished := 0
-		for _, tk := range list.Items {
-			if tk.Status.State == agorav1.TaskFinished && tk.Status.StartTime != nil &&
-				tk.Status.CompletionTime.Sub(tk.Status.StartTime.Time) >= 900*time.Millisecond {
-				finished++
-			}
-		}
-		if finished == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks finished (after sleeping 1s)", finished, n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFinished(t, ns, n, "after sleeping 1s", func(tk *agorav1.Task) bool {
+		return tk.Status.StartTime != nil && tk.Status.CompletionTime.Sub(tk.Status.StartTime.Time) >= 900*time.Millisecond
+	})
 	for _, name := range names {
 		if w := c.Agent(name).StatusWrites(); w != 2 {
 			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED)", name, w)
@@ -153,26 +135,7 @@ func TestDiagnosticSharedTaskWatch(t *testing.T) {
 	defer c.Stop()
 	bindTask(t, ns, "late-1", "hub-1", "sleep 0.2")
 	bindTask(t, ns, "late-2", "hub-2", "sleep 0.2")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var list agorav1.TaskList
-		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		finished := 0
-		for _, tk := range list.Items {
-			if tk.Status.State == agorav1.TaskFinished {
-				finished++
-			}
-		}
-		if finished == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of 3 tasks finished", finished)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFinished(t, ns, 3, "", func(*agorav1.Task) bool { return true })
 	for _, name := range c.Names() {
 		if w := c.Agent(name).StatusWrites(); w != 2 {
 			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED of its one task)", name, w)
@@ -194,5 +157,34 @@ func bindTask(t *testing.T, ns, name, agent, shell string) {
 	tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
 	if err := env.Client.Status().Update(ctx, tk); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitFinished waits up to 30 s until want Tasks of ns are TASK_FINISHED and
+// pass ok; how describes ok in the failure.
+func waitFinished(t *testing.T, ns string, want int, how string, ok func(*agorav1.Task) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list agorav1.TaskList
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		finished := 0
+		for i := range list.Items {
+			if tk := &list.Items[i]; tk.Status.State == agorav1.TaskFinished && ok(tk) {
+				finished++
+			}
+		}
+		if finished == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			if how != "" {
+				how = " (" + how + ")"
+			}
+			t.Fatalf("%d of %d tasks finished%s", finished, want, how)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
