@@ -20,6 +20,14 @@ import (
 // IDRange is an inclusive range of user (and group) IDs.
 type IDRange struct{ First, Last uint32 }
 
+// DefaultTaskUIDs is the shipped --task-uid-range: one block of 65536 ids
+// high above the ranges hosts commonly hand out: login users, /etc/subuid
+// ranges for rootless containers (100000 up, 65536 per user),
+// systemd-nspawn's container ranges (524288-1879048191) and OpenShift's
+// per-namespace ranges (1000000000-1999999999); and below 2^31, which some
+// tools mishandle.
+var DefaultTaskUIDs = IDRange{First: 2000000000, Last: 2000065535}
+
 func (r IDRange) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
 
 func (r IDRange) size() uint64 { return uint64(r.Last) - uint64(r.First) + 1 }

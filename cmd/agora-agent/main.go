@@ -68,7 +68,7 @@ func main() {
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "directory of the task checkpoints; must survive agent restarts (default <work-dir>/checkpoints)")
 	fs.StringVar(&o.cgroupRoot, "cgroup-root", "agora", "parent cgroup of the agent's tasks, relative to each hierarchy")
 	fs.StringVar(&o.hostRoot, "host-root", "", "where the host's / is mounted when the agent runs in a container; tasks run chrooted into it")
-	fs.StringVar(&o.taskUIDRange, "task-uid-range", defaultTaskUIDRange, "uids (FIRST-LAST) for tasks that name no user: each framework (namespace/name) gets its own uid, also its gid, no supplementary groups, so tenants cannot signal, trace or read each other's tasks; the mapping is kept in <checkpoint-dir>/.task-uids (agents sharing a host need disjoint ranges unless they share --checkpoint-dir); \"\" runs such tasks as --default-user")
+	fs.StringVar(&o.taskUIDRange, "task-uid-range", runtime.DefaultTaskUIDs.String(), "uids (FIRST-LAST) for tasks that name no user: each framework (namespace/name) gets its own uid, also its gid, no supplementary groups, so tenants cannot signal, trace or read each other's tasks; the mapping is kept in <checkpoint-dir>/.task-uids (agents sharing a host need disjoint ranges unless they share --checkpoint-dir); \"\" runs such tasks as --default-user")
 	fs.StringVar(&o.defaultUser, "default-user", "nobody", "user for tasks that name none when --task-uid-range is \"\" (\"\" runs them as the agent's own user)")
 	fs.StringVar(&o.allowedUsers, "allowed-users", "", "comma-separated users a Task's spec.command.user may name, e.g. spark,hadoop; no wildcard, root only if listed (default none; without --task-uid-range, --default-user may always be named)")
 	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent renews its Lease")
@@ -239,13 +239,6 @@ func run(ctx context.Context, o *options) error {
 	go gcSandboxes(ctx, rt, o.sandboxRetention, log.Info)
 	return a.Run(ctx)
 }
-
-// defaultTaskUIDRange is one block of 65536 ids high above the ranges
-// hosts commonly hand out: login users, /etc/subuid ranges for rootless
-// containers (100000 up, 65536 per user), systemd-nspawn's container
-// ranges (524288-1879048191) and OpenShift's per-namespace ranges
-// (1000000000-1999999999); and below 2^31, which some tools mishandle.
-const defaultTaskUIDRange = "2000000000-2000065535"
 
 // userPolicy parses --task-uid-range and --allowed-users.
 func userPolicy(o *options) (*runtime.IDRange, func(string) error, error) {

@@ -11,7 +11,7 @@ import (
 // from a valid range and allows no named user; bad values of either flag
 // fail with an error that names the flag.
 func TestUserPolicy(t *testing.T) {
-	r, allow, err := userPolicy(&options{taskUIDRange: defaultTaskUIDRange})
+	r, allow, err := userPolicy(&options{taskUIDRange: runtime.DefaultTaskUIDs.String()})
 	if err != nil || r == nil || *r != (runtime.IDRange{First: 2000000000, Last: 2000065535}) || allow != nil {
 		t.Fatalf("default: range %v, policy %v, err %v", r, allow != nil, err)
 	}

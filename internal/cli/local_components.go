@@ -120,12 +120,15 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 }
 
 // localTaskUIDRange gives the i-th local agent (from 1) its own block of
-// 65536 uids for its frameworks' tasks. The agents share this host but
-// not a checkpoint dir, so not a uid table either: with one range, two
-// tables could give two frameworks the same uid on the same kernel.
+// uids for its frameworks' tasks, the size of the default range and
+// starting at it. The agents share this host but not a checkpoint dir, so
+// not a uid table either: with one range, two tables could give two
+// frameworks the same uid on the same kernel.
 func localTaskUIDRange(i int) string {
-	first := 2000000000 + (i-1)*65536
-	return fmt.Sprintf("%d-%d", first, first+65535)
+	d := runtime.DefaultTaskUIDs
+	size := d.Last - d.First + 1
+	first := d.First + uint32(i-1)*size
+	return runtime.IDRange{First: first, Last: first + size - 1}.String()
 }
 
 // agentShare splits this host's CPUs and memory between n local agents so
