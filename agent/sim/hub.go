@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/queue"
 )
 
 // taskHub is a diagnostic, not a simulation of anything real: one
@@ -79,7 +80,7 @@ func (h *taskHub) publish(ev watch.Event, t *agorav1.Task) {
 	defer h.mu.Unlock()
 	h.hist = append(h.hist, e)
 	for w := range h.subs[e.agent] {
-		w.push(e.ev)
+		w.q.Push(e.ev)
 	}
 }
 
@@ -88,11 +89,17 @@ func (h *taskHub) publish(ev watch.Event, t *agorav1.Task) {
 func (h *taskHub) watch(agent string) func(context.Context, metav1.ListOptions) (watch.Interface, error) {
 	return func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 		from, _ := strconv.ParseUint(opts.ResourceVersion, 10, 64)
-		w := &hubWatch{out: make(chan watch.Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
+		w := &hubWatch{q: queue.New[watch.Event]()}
+		w.end = sync.OnceFunc(func() {
+			h.mu.Lock()
+			delete(h.subs[agent], w)
+			h.mu.Unlock()
+			w.q.Close()
+		})
 		h.mu.Lock()
 		for _, e := range h.hist {
 			if e.agent == agent && e.rv > from {
-				w.push(e.ev)
+				w.q.Push(e.ev)
 			}
 		}
 		if h.subs[agent] == nil {
@@ -100,63 +107,22 @@ func (h *taskHub) watch(agent string) func(context.Context, metav1.ListOptions) 
 		}
 		h.subs[agent][w] = struct{}{}
 		h.mu.Unlock()
-		go w.serve()
-		go func() {
-			select {
-			case <-ctx.Done():
-			case <-w.done:
-			}
-			h.mu.Lock()
-			delete(h.subs[agent], w)
-			h.mu.Unlock()
-			w.Stop()
-		}()
+		w.unhook = context.AfterFunc(ctx, w.end)
 		return w, nil
 	}
 }
 
-// hubWatch is an unbounded queue in front of a watch.Interface channel,
-// so that a slow agent never holds up the hub.
+// hubWatch is one agent's watch: an unbounded queue, so that a slow agent
+// never holds up the hub. It ends with Stop or with its context.
 type hubWatch struct {
-	mu    sync.Mutex
-	queue []watch.Event
-	out   chan watch.Event
-	wake  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	q      *queue.Unbounded[watch.Event]
+	end    func()      // unsubscribes and closes the queue, once
+	unhook func() bool // drops the context's call of end
 }
 
-func (w *hubWatch) push(ev watch.Event) {
-	w.mu.Lock()
-	w.queue = append(w.queue, ev)
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
+func (w *hubWatch) ResultChan() <-chan watch.Event { return w.q.C() }
 
-func (w *hubWatch) serve() {
-	defer close(w.out)
-	for {
-		w.mu.Lock()
-		q := w.queue
-		w.queue = nil
-		w.mu.Unlock()
-		for _, ev := range q {
-			select {
-			case w.out <- ev:
-			case <-w.done:
-				return
-			}
-		}
-		select {
-		case <-w.wake:
-		case <-w.done:
-			return
-		}
-	}
+func (w *hubWatch) Stop() {
+	w.unhook()
+	w.end()
 }
-
-func (w *hubWatch) ResultChan() <-chan watch.Event { return w.out }
-func (w *hubWatch) Stop()                          { w.once.Do(func() { close(w.done) }) }
