@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -71,32 +70,37 @@ func scrapeWrites(ctx context.Context, cs kubernetes.Interface) (writeCounts, er
 
 func parseWrites(raw []byte) writeCounts {
 	out := writeCounts{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		end := strings.LastIndexByte(line, '}')
-		if end < 0 {
-			continue
-		}
-		labels := parseLabels(line[len("apiserver_request_total{"):end])
+	eachSample(raw, []string{"apiserver_request_total"}, func(_ string, labels map[string]string, v float64) {
 		if !writeVerbs[labels["verb"]] {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
-		if err != nil {
-			continue
+			return
 		}
 		res := labels["resource"]
 		if labels["subresource"] == "binding" {
 			res = "bindings" // kube-scheduler's pods/binding
 		}
 		out[res] += v
-	}
+	})
 	return out
+}
+
+// eachSample calls fn with the labels and value of every sample in a
+// Prometheus text exposition whose metric is one of names.
+func eachSample(raw []byte, names []string, fn func(name string, labels map[string]string, v float64)) {
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok || !slices.Contains(names, name) {
+			continue
+		}
+		end := strings.LastIndexByte(rest, '}')
+		if end < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		fn(name, parseLabels(rest[:end]), v)
+	}
 }
 
 // parseLabels parses `a="x",b="y"`; label values here hold no quotes.
@@ -156,34 +160,26 @@ func scrapeLatency(ctx context.Context, cs kubernetes.Interface) serverLatency {
 	if err != nil {
 		return nil
 	}
+	return parseLatency(raw)
+}
+
+func parseLatency(raw []byte) serverLatency {
 	out := serverLatency{}
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		i := 0
-		rest, ok := strings.CutPrefix(line, "apiserver_request_duration_seconds_sum{")
-		if !ok {
-			if rest, ok = strings.CutPrefix(line, "apiserver_request_duration_seconds_count{"); !ok {
-				continue
+	eachSample(raw, []string{"apiserver_request_duration_seconds_sum", "apiserver_request_duration_seconds_count"},
+		func(name string, l map[string]string, v float64) {
+			i := 0
+			if name == "apiserver_request_duration_seconds_count" {
+				i = 1
 			}
-			i = 1
-		}
-		end := strings.LastIndexByte(rest, '}')
-		if end < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+1:]), 64)
-		if err != nil {
-			continue
-		}
-		l := parseLabels(rest[:end])
-		res := l["resource"]
-		if l["subresource"] != "" {
-			res += "/" + l["subresource"]
-		}
-		k := l["verb"] + " " + res
-		x := out[k]
-		x[i] += v
-		out[k] = x
-	}
+			res := l["resource"]
+			if l["subresource"] != "" {
+				res += "/" + l["subresource"]
+			}
+			k := l["verb"] + " " + res
+			x := out[k]
+			x[i] += v
+			out[k] = x
+		})
 	return out
 }
 

@@ -421,26 +421,18 @@ func masterWriteWaits(ctx context.Context, addr, dir string) string {
 		return err.Error()
 	}
 	sum, count := map[string]float64{}, map[string]float64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		name, rest, ok := strings.Cut(line, "{lane=\"")
-		if !ok || !strings.HasPrefix(name, "agora_master_write_wait_seconds_") {
-			continue
-		}
-		lane, val, _ := strings.Cut(rest, "\"} ")
-		v, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		switch name {
-		case "agora_master_write_wait_seconds_sum":
-			sum[lane] = v
-		case "agora_master_write_wait_seconds_count":
-			count[lane] = v
-		}
-	}
 	var parts []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "agora_master_settles_total{") {
-			parts = append(parts, "settles "+strings.TrimPrefix(line, "agora_master_settles_total"))
-		}
-	}
+	eachSample(data, []string{"agora_master_write_wait_seconds_sum", "agora_master_write_wait_seconds_count", "agora_master_settles_total"},
+		func(name string, l map[string]string, v float64) {
+			switch name {
+			case "agora_master_write_wait_seconds_sum":
+				sum[l["lane"]] = v
+			case "agora_master_write_wait_seconds_count":
+				count[l["lane"]] = v
+			default:
+				parts = append(parts, fmt.Sprintf("settles {how=%q} %g", l["how"], v))
+			}
+		})
 	for _, lane := range []string{"critical", "offers", "background"} {
 		if count[lane] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.0f x %.0f ms", lane, count[lane], 1000*sum[lane]/count[lane]))
