@@ -8,7 +8,8 @@ package agent
 
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=agents,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=agents/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=assignments,verbs=get;list;watch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=system,resources=leases,verbs=get;create;update;patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
