@@ -74,6 +74,7 @@ type taskState struct {
 	terminalSeen  time.Time // when the master saw it end (retention)
 	killSent      bool
 	deleting      bool
+	listed        assignEntry // what its agent's Assignment was last asked to list
 }
 
 type agentState struct {

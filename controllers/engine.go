@@ -22,25 +22,29 @@ type engine struct {
 	log   logr.Logger
 	ctx   context.Context
 
-	alloc      *allocator.Allocator
-	agents     map[string]*agentState
-	frameworks map[string]*fwState
-	offers     map[string]*offerState
-	tasks      map[string]*taskState
-	roles      map[string]*agorav1.ResourceRole // by role name
-	nsLabels   map[string]map[string]string
-	leases     map[string]*leaseObs
+	alloc       *allocator.Allocator
+	agents      map[string]*agentState
+	frameworks  map[string]*fwState
+	offers      map[string]*offerState
+	tasks       map[string]*taskState
+	roles       map[string]*agorav1.ResourceRole // by role name
+	nsLabels    map[string]map[string]string
+	leases      map[string]*leaseObs
+	assigns     map[string]*assignState          // by agent name
+	assignDirty map[string]struct{}              // agents whose list to compare at the next flush
+	agentTasks  map[string]map[string]*taskState // agent name -> task key -> task
 
 	// parked tasks wait for their offer's create, settle or withdrawal.
 	parked map[string][]string
 	// terminalTasks awaiting retention deletion.
 	terminalTasks map[string]*taskState
 
-	started        time.Time
-	dirty          bool // something changed that may allow new offers
-	removal        tokenBucket
-	lastRound      time.Time
-	lastRoleStatus time.Time
+	started         time.Time
+	dirty           bool // something changed that may allow new offers
+	removal         tokenBucket
+	lastRound       time.Time
+	lastRoleStatus  time.Time
+	lastAssignSweep time.Time
 
 	inbox inbox
 	work  workQueue
@@ -61,6 +65,9 @@ func newEngine(ctx context.Context, m *Master) *engine {
 		roles:         map[string]*agorav1.ResourceRole{},
 		nsLabels:      map[string]map[string]string{},
 		leases:        map[string]*leaseObs{},
+		assigns:       map[string]*assignState{},
+		assignDirty:   map[string]struct{}{},
+		agentTasks:    map[string]map[string]*taskState{},
 		parked:        map[string][]string{},
 		terminalTasks: map[string]*taskState{},
 	}
@@ -114,13 +121,14 @@ type job func(ctx context.Context) msg
 type lane int
 
 const (
-	laneCritical   lane = iota // binds, settles, withdrawals, task states, kills
+	laneAssign     lane = iota // agents' Assignments: they start the bound tasks
+	laneCritical               // binds, settles, withdrawals, task states, kills
 	laneOffers                 // offer creates
 	laneBackground             // deletes of settled offers and old tasks, summary status
 	nLanes
 )
 
-var laneNames = [nLanes]string{"critical", "offers", "background"}
+var laneNames = [nLanes]string{"assign", "critical", "offers", "background"}
 
 // laneMaxWait bounds how long a lower lane waits behind busier ones.
 const laneMaxWait = time.Second
@@ -174,17 +182,17 @@ func (q *workQueue) empty() bool {
 // next picks the lane to serve: the lowest lane whose head waited too
 // long, else the highest non-empty lane.
 func (q *workQueue) next(now time.Time) lane {
-	for l := nLanes - 1; l > laneCritical; l-- {
+	for l := nLanes - 1; l > laneAssign; l-- {
 		if len(q.lanes[l]) > 0 && now.Sub(q.lanes[l][0].at) > laneMaxWait {
 			return l
 		}
 	}
-	for l := laneCritical; l < nLanes; l++ {
+	for l := laneAssign; l < nLanes; l++ {
 		if len(q.lanes[l]) > 0 {
 			return l
 		}
 	}
-	return laneCritical
+	return laneAssign
 }
 
 func (q *workQueue) close() {
@@ -255,6 +263,7 @@ func (e *engine) run(ctx context.Context) {
 				m(e)
 			}
 			clear(buf)
+			e.flushAssignments()
 			if e.dirty {
 				if batch.window <= 0 {
 					e.allocate()
@@ -315,6 +324,8 @@ func (e *engine) tick() {
 	e.dirty = true
 	e.allocate()
 	e.writeStatuses(now, false)
+	e.sweepAssignments(now)
+	e.flushAssignments()
 	e.updateMetrics()
 }
 

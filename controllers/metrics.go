@@ -44,8 +44,11 @@ var (
 	settlesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agora_master_settles_total", Help: "Answered offers settled, by how their Tasks were found (books: the answer's count was seen; list: a consistent list).",
 	}, []string{"how"})
+	assignmentWritesTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_master_assignment_writes_total", Help: "Writes of agents' Assignments that landed.",
+	})
 	writeWaitSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "agora_master_write_wait_seconds", Help: "Time a write waited in the master's queue, by lane (critical, offers, background).",
+		Name: "agora_master_write_wait_seconds", Help: "Time a write waited in the master's queue, by lane (assign, critical, offers, background).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, []string{"lane"})
 )
@@ -53,7 +56,7 @@ var (
 func init() {
 	metrics.Registry.MustRegister(allocationRunSeconds, outstandingOffers, offersTotal, tasksByState,
 		invalidTasksTotal, tasksMarkedTotal, frameworkShare, roleShare, agentsGauge, agentsLostTotal, frameworksTornDownTotal,
-		writeWaitSeconds, settlesTotal)
+		writeWaitSeconds, settlesTotal, assignmentWritesTotal)
 }
 
 // updateMetrics refreshes the gauges from the books.

@@ -45,6 +45,14 @@ func (e *engine) rebuild(ctx context.Context) error {
 		obj := agents.Items[i] // a copy of its own: see below
 		e.onAgent(&obj, false)
 	}
+	var assigns agorav1.AssignmentList
+	if err := r.List(ctx, &assigns); err != nil {
+		return fmt.Errorf("listing assignments: %w", err)
+	}
+	for i := range assigns.Items {
+		obj := assigns.Items[i] // a copy of its own, as for agents
+		e.onAssignment(&obj, false)
+	}
 	var leases coordv1.LeaseList
 	if err := r.List(ctx, &leases); err != nil {
 		return fmt.Errorf("listing leases: %w", err)

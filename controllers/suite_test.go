@@ -168,6 +168,7 @@ func (h *harness) cleanup() {
 	if h.agents != nil {
 		for _, n := range h.agents.Names() {
 			_ = h.c.Delete(ctx, &agorav1.Agent{ObjectMeta: metav1.ObjectMeta{Name: n}})
+			_ = h.c.Delete(ctx, &agorav1.Assignment{ObjectMeta: metav1.ObjectMeta{Name: n}})
 			_ = h.c.Delete(ctx, &coordv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: agentNS, Name: n}})
 		}
 	}

@@ -49,6 +49,7 @@ func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
 		}
 		e.tasks[k] = t
 		e.indexTask(obj)
+		e.addAgentTask(t)
 		return t
 	}
 	if sameVersion(obj.ResourceVersion, t.obj.ResourceVersion) {
@@ -96,6 +97,7 @@ func (e *engine) syncTask(t *taskState) {
 	if t.bound && !ended(st.State) {
 		e.maybeKill(t)
 	}
+	e.noteAssignment(t)
 	if f := e.frameworks[t.fw]; f != nil && f.deleted {
 		e.maybeForgetFramework(f)
 	}
@@ -210,6 +212,7 @@ func (e *engine) forgetTask(t *taskState) {
 	e.endTask(t)
 	delete(e.tasks, t.key)
 	delete(e.terminalTasks, t.key)
+	e.removeAgentTask(t)
 	if f := e.frameworks[t.fw]; f != nil && f.deleted {
 		e.maybeForgetFramework(f)
 	}

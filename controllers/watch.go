@@ -36,6 +36,7 @@ func (e *engine) watch(ctx context.Context) error {
 		{&corev1.Namespace{}, func(e *engine, o client.Object, d bool) { e.onNamespace(o.(*corev1.Namespace), d) }},
 		{&agorav1.ResourceRole{}, func(e *engine, o client.Object, d bool) { e.onRole(o.(*agorav1.ResourceRole), d) }},
 		{&agorav1.Agent{}, func(e *engine, o client.Object, d bool) { e.onAgent(o.(*agorav1.Agent), d) }},
+		{&agorav1.Assignment{}, func(e *engine, o client.Object, d bool) { e.onAssignment(o.(*agorav1.Assignment), d) }},
 		{leaseMetadata(), func(e *engine, o client.Object, d bool) { e.onLease(o, d) }},
 		{&agorav1.Framework{}, func(e *engine, o client.Object, d bool) { e.onFramework(o.(*agorav1.Framework), d) }},
 		{&agorav1.Offer{}, func(e *engine, o client.Object, d bool) { e.onOffer(o.(*agorav1.Offer), d) }},

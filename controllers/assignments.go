@@ -1,0 +1,267 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+// Each agent learns of its tasks from its Assignment, which only the
+// master writes: the tasks whose bind is stored, until they end. The agent
+// watches that one object by name, a watch the apiserver indexes; a Task
+// watch by spec.agentName would be filtered for every Task write in the
+// cluster (docs/design.md, "How an agent learns of its tasks").
+//
+// Writes are coalesced per agent: one write carries every bind that landed
+// while the previous write was in flight, and entries of tasks that ended
+// leave with the next write rather than costing one of their own.
+
+// assignSweep is how long an Assignment may keep entries of ended or
+// deleted tasks when nothing else makes the master write it.
+const assignSweep = 30 * time.Second
+
+// assignState is the master's view of one agent's Assignment.
+type assignState struct {
+	obj       *agorav1.Assignment // latest version seen or written; nil: none
+	writing   bool                // a write is in flight
+	binding   int                 // bind writes in flight for the agent's tasks
+	lastWrite time.Time
+}
+
+// assignEntry is what the books want listed for one task.
+type assignEntry struct{ in, kill, lost bool }
+
+// markAssign asks for the agent's list to be compared with the books at
+// the next flush.
+func (e *engine) markAssign(agent string) { e.assignDirty[agent] = struct{}{} }
+
+func (e *engine) assign(agent string) *assignState {
+	s := e.assigns[agent]
+	if s == nil {
+		s = &assignState{}
+		e.assigns[agent] = s
+	}
+	return s
+}
+
+// wantedEntry: a task is listed once its bind is stored, until it ends
+// (LOST and UNREACHABLE stay: the task may still run and come back).
+func wantedEntry(t *taskState) assignEntry {
+	if t.obj.Status.BindTime == nil || terminal(t.state) {
+		return assignEntry{}
+	}
+	lost := t.state == agorav1.TaskLost || t.state == agorav1.TaskUnreachable
+	return assignEntry{in: true, kill: t.obj.Spec.Kill, lost: lost}
+}
+
+// noteAssignment marks the task's agent for a write when what it lists
+// for the task changes. A task that ended leaves lazily: the agent already
+// knows, having written the end itself (or it reads the Task on its way out
+// of LOST).
+func (e *engine) noteAssignment(t *taskState) {
+	want := wantedEntry(t)
+	if want == t.listed {
+		return
+	}
+	ended := !want.in && terminal(t.state)
+	t.listed = want
+	if !ended {
+		e.markAssign(t.agent)
+	}
+}
+
+// assignBindStarted and assignBindDone hold an agent's write back while
+// binds for it are in flight, so that the binds of one offer go out in one
+// write.
+func (e *engine) assignBindStarted(agent string) { e.assign(agent).binding++ }
+
+func (e *engine) assignBindDone(agent string) {
+	s := e.assign(agent)
+	if s.binding > 0 {
+		s.binding--
+	}
+	if s.binding == 0 {
+		e.markAssign(agent)
+	}
+}
+
+// onAssignment takes an informer event or a rebuild item.
+func (e *engine) onAssignment(obj *agorav1.Assignment, deleted bool) {
+	s := e.assign(obj.Name)
+	switch {
+	case deleted:
+		if s.obj != nil && s.obj.UID == obj.UID {
+			s.obj = nil
+			e.markAssign(obj.Name)
+		}
+	case s.obj == nil || newer(obj.ResourceVersion, s.obj.ResourceVersion):
+		s.obj = obj
+		e.markAssign(obj.Name) // written by someone else (an earlier master): compare
+	}
+}
+
+// flushAssignments starts a write for every agent whose list should change
+// and has no write or bind in flight.
+func (e *engine) flushAssignments() {
+	for agent := range e.assignDirty {
+		s := e.assign(agent)
+		if s.writing || s.binding > 0 {
+			continue // the write's reply or the last bind flushes again
+		}
+		delete(e.assignDirty, agent)
+		if _, known := e.agents[agent]; !known {
+			continue // removed: nothing reads its list any more
+		}
+		want := e.assignedTasks(agent)
+		if s.obj != nil && slices.Equal(s.obj.Spec.Tasks, want) {
+			continue
+		}
+		if s.obj == nil && len(want) == 0 {
+			continue
+		}
+		s.writing = true
+		e.doIn(laneAssign, e.assignJob(agent, s.obj, want))
+	}
+}
+
+// sweepAssignments rewrites lists that kept entries of ended or deleted
+// tasks for assignSweep, so that a quiet agent's list shrinks too.
+func (e *engine) sweepAssignments(now time.Time) {
+	if now.Sub(e.lastAssignSweep) < assignSweep/3 {
+		return
+	}
+	e.lastAssignSweep = now
+	for agent, s := range e.assigns {
+		if _, dirty := e.assignDirty[agent]; s.obj == nil || dirty || now.Sub(s.lastWrite) < assignSweep {
+			continue
+		}
+		for _, at := range s.obj.Spec.Tasks {
+			t := e.tasks[key(at.Namespace, at.Name)]
+			if t == nil || string(at.UID) != t.uid || !t.listed.in {
+				e.markAssign(agent)
+				break
+			}
+		}
+	}
+}
+
+// assignedTasks is the list the books want for an agent, sorted by UID.
+func (e *engine) assignedTasks(agent string) []agorav1.AssignedTask {
+	var out []agorav1.AssignedTask
+	for _, t := range e.agentTasks[agent] {
+		if w := wantedEntry(t); w.in {
+			out = append(out, agorav1.AssignedTask{Namespace: t.ns, Name: t.name, UID: types.UID(t.uid), Kill: w.kill, Lost: w.lost})
+		}
+	}
+	slices.SortFunc(out, func(a, b agorav1.AssignedTask) int { return strings.Compare(string(a.UID), string(b.UID)) })
+	return out
+}
+
+// assignJob creates or updates (conditioned on base's resourceVersion) an
+// agent's Assignment. On a conflict it returns the fresh object, and the
+// engine decides again on it.
+func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav1.AssignedTask) job {
+	// Owned by the Agent, so that deleting the Agent collects it; not a
+	// controller reference, which would need the right to block the
+	// Agent's deletion.
+	var owner *metav1.OwnerReference
+	if a := e.agents[agent]; a != nil && a.obj != nil {
+		owner = &metav1.OwnerReference{APIVersion: agorav1.GroupVersion.String(), Kind: "Agent", Name: agent, UID: a.obj.UID}
+	}
+	if base != nil {
+		base = base.DeepCopy()
+	}
+	return func(ctx context.Context) msg {
+		obj, err := e.writeAssignment(ctx, agent, base, want, owner)
+		if err != nil && ctx.Err() != nil {
+			return nil
+		}
+		return func(e *engine) { e.assignmentWritten(agent, obj, err) }
+	}
+}
+
+func (e *engine) writeAssignment(ctx context.Context, agent string, base *agorav1.Assignment, want []agorav1.AssignedTask, owner *metav1.OwnerReference) (*agorav1.Assignment, error) {
+	var err error
+	if base == nil {
+		obj := &agorav1.Assignment{ObjectMeta: metav1.ObjectMeta{Name: agent}, Spec: agorav1.AssignmentSpec{Tasks: want}}
+		if owner != nil {
+			obj.OwnerReferences = []metav1.OwnerReference{*owner}
+		}
+		if err = e.m.client.Create(ctx, obj); err == nil {
+			return obj, nil
+		}
+	} else {
+		obj := base.DeepCopy()
+		obj.Spec.Tasks = want
+		if err = e.m.client.Update(ctx, obj); err == nil {
+			return obj, nil
+		}
+	}
+	if apierrors.IsAlreadyExists(err) || apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		fresh := &agorav1.Assignment{}
+		gerr := e.m.reader.Get(ctx, client.ObjectKey{Name: agent}, fresh)
+		switch {
+		case gerr == nil:
+			return fresh, err
+		case apierrors.IsNotFound(gerr):
+			return nil, err
+		}
+	}
+	backoff(ctx, 1) // before the engine tries again
+	return base, err
+}
+
+// assignmentWritten applies a write's outcome: the object it left (or the
+// fresh one after a conflict) becomes the base, and the list is compared
+// again at the next flush.
+func (e *engine) assignmentWritten(agent string, obj *agorav1.Assignment, err error) {
+	s := e.assign(agent)
+	s.writing = false
+	e.markAssign(agent) // binds that landed meanwhile
+	if err == nil {
+		s.lastWrite = e.clock.Now()
+		assignmentWritesTotal.Inc()
+	} else {
+		e.markAssign(agent)
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err) {
+			e.log.Error(err, "writing assignment", "agent", agent)
+		}
+	}
+	switch {
+	case obj == nil:
+		s.obj = nil
+	case s.obj == nil || newer(obj.ResourceVersion, s.obj.ResourceVersion):
+		s.obj = obj
+	}
+}
+
+func (e *engine) addAgentTask(t *taskState) {
+	m := e.agentTasks[t.agent]
+	if m == nil {
+		m = map[string]*taskState{}
+		e.agentTasks[t.agent] = m
+	}
+	m[t.key] = t
+}
+
+// removeAgentTask drops a deleted task; if its agent still lists it as
+// live, the agent must hear of it (it finds the Task gone and kills it).
+func (e *engine) removeAgentTask(t *taskState) {
+	if m := e.agentTasks[t.agent]; m != nil && m[t.key] == t {
+		delete(m, t.key)
+		if len(m) == 0 {
+			delete(e.agentTasks, t.agent)
+		}
+	}
+	if t.listed.in {
+		e.markAssign(t.agent)
+	}
+}
