@@ -2,7 +2,7 @@
 // local control plane (etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler from bin/k8s) it runs the agora-master binary, N simulated
 // agents in an agora-agent --simulate child (each with its own Lease and
-// Task watch) and several SDK frameworks launching short tasks as fast as
+// Assignment watch) and several SDK frameworks launching short tasks as fast as
 // their offers allow. It then measures, on the same apiserver, the raw
 // create rate (the ceiling) and kube-scheduler binding pods to fake nodes,
 // and prints throughput, latencies, apiserver writes per task, the
@@ -32,7 +32,7 @@ type config struct {
 	taskDuration, allocInterval, leaseRenew, timeout      time.Duration
 	ceilingFor, profileFor                                time.Duration
 	taskCPUs, taskMem                                     string
-	ack, skipRefs, keep, realAgent, sharedWatch           bool
+	ack, skipRefs, keep, realAgent                        bool
 	out                                                   string
 	apiserverFlags, masterFlags                           stringList
 	cpu, mem                                              resource.Quantity
@@ -40,7 +40,7 @@ type config struct {
 
 func main() {
 	var c config
-	flag.IntVar(&c.agents, "agents", 1000, "simulated agents (8 cpus, 16Gi each), each with its own Lease and Task watch")
+	flag.IntVar(&c.agents, "agents", 1000, "simulated agents (8 cpus, 16Gi each), each with its own Lease and Assignment watch")
 	flag.IntVar(&c.tasks, "tasks", 3000, "tasks to run to completion, split between the frameworks")
 	flag.IntVar(&c.frameworks, "frameworks", 4, "frameworks launching tasks through pkg/sdk")
 	flag.IntVar(&c.concurrency, "concurrency", 16, "client goroutines creating objects: split between the frameworks, and used as is by the references")
@@ -51,7 +51,6 @@ func main() {
 	flag.DurationVar(&c.leaseRenew, "lease-renew", 10*time.Second, "Lease renewal period of the agents and fake nodes (the master's agent timeout is 4x, at least 40s)")
 	flag.BoolVar(&c.ack, "ack", true, "frameworks delete (acknowledge) finished tasks; false keeps them, to size the master's memory with many finished tasks")
 	flag.BoolVar(&c.realAgent, "real-agent", true, "also run one real agora-agent on this host (needs root: real cgroups and processes), to report its RSS beside a simulated agent's")
-	flag.BoolVar(&c.sharedWatch, "diagnostic-shared-task-watch", false, "diagnostic, not a result: the simulated agents share one cluster-wide Task watch instead of one each, to measure what the per-agent watches cost the apiserver")
 	flag.IntVar(&c.preload, "preload-finished", 0, "write this many Tasks straight into TASK_FINISHED before the phase (they never run), to size the master's memory with many finished tasks; use with --ack=false")
 	flag.DurationVar(&c.timeout, "timeout", 3*time.Minute, "longest the Agora phase may take")
 	flag.DurationVar(&c.ceilingFor, "ceiling-duration", 10*time.Second, "how long each raw create rate (ConfigMaps, Tasks) is measured")

@@ -24,8 +24,7 @@ const preloadLabel = "bench.agora.dev/preloaded"
 // that its memory can be sized with 100,000 of them without running
 // 100,000 tasks through 10,000 agents' watches, which takes hours here.
 // Each costs two writes (create, status), made before the phase's counters.
-// Every agent's watch sees every one of them, so at 10,000 agents use
-// --diagnostic-shared-task-watch as well.
+// The agents do not see them: they are never listed in an Assignment.
 func preloadFinished(ctx context.Context, cc client.Client, c *config, n int) error {
 	if n <= 0 {
 		return nil

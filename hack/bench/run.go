@@ -132,11 +132,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	agents, err := startChild("agents", filepath.Join(binDir, "agora-agent"), []string{
 		"--kubeconfig", kubeconfig, "--node-name", "sim", "--namespace", agentNamespace,
 		"--simulate", strconv.Itoa(c.agents), "--renew-interval", c.leaseRenew.String(),
-		"--simulate-diagnostic-shared-task-watch=" + strconv.FormatBool(c.sharedWatch),
 	}, nil, logDir)
-	if c.sharedWatch {
-		r.notes = append(r.notes, "DIAGNOSTIC, NOT A RESULT: the simulated agents shared one Task watch (--diagnostic-shared-task-watch); real agents each watch their own Tasks")
-	}
 	if err != nil {
 		return err
 	}
@@ -335,7 +331,7 @@ wait:
 }
 
 // waitAgents waits until n Agent objects exist: agora-agent registers
-// every agent and syncs its Task watch before it says it runs.
+// every agent and syncs its Assignment watch before it says it runs.
 func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) error {
 	rc := cs.CoreV1().RESTClient()
 	return wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
