@@ -63,17 +63,18 @@ func wantedEntry(t *taskState) assignEntry {
 }
 
 // noteAssignment marks the task's agent for a write when what it lists
-// for the task changes. A task that ended leaves lazily: the agent already
-// knows, having written the end itself (or it reads the Task on its way out
-// of LOST).
+// for the task changes. A task whose end the agent wrote leaves lazily:
+// the agent already knows. An end the master wrote (TASK_GONE of a removed
+// agent, say) is unlisted at once, so that an agent still running the task
+// reads it and stops it.
 func (e *engine) noteAssignment(t *taskState) {
 	want := wantedEntry(t)
 	if want == t.listed {
 		return
 	}
-	ended := !want.in && terminal(t.state)
+	lazy := !want.in && terminal(t.state) && t.obj.Status.Source != agorav1.SourceMaster
 	t.listed = want
-	if !ended {
+	if !lazy {
 		e.markAssign(t.agent)
 	}
 }
