@@ -10,9 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -60,10 +58,6 @@ type Config struct {
 	Clients *Clients
 	// Log receives the agent's logs (default: discarded).
 	Log logr.Logger
-	// TaskWatch, if set, opens the watch of this agent's Tasks instead of a
-	// watch by field selector. Only the scale benchmark's diagnostic mode
-	// sets it (see agent/sim).
-	TaskWatch func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	// LogEndpoint and LogCertSHA256 describe the agent's log server (see
 	// LogServer); the agent writes them into a Task's status together with
 	// its sandbox, in the RUNNING write. Empty: no log server.

@@ -89,19 +89,12 @@ func (a *Agent) startInformer(ctx context.Context, wg *sync.WaitGroup) error {
 			return &l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			if a.cfg.TaskWatch != nil {
-				return a.cfg.TaskWatch(ctx, opts)
-			}
 			opts.FieldSelector = selector
 			opts.Watch = true
 			return rc.Get().Resource("tasks").VersionedParams(&opts, metav1.ParameterCodec).Watch(ctx)
 		},
 	}
-	var lwi cache.ListerWatcher = lw
-	if a.cfg.TaskWatch != nil {
-		lwi = listThenWatch{lw}
-	}
-	inf := cache.NewSharedIndexInformerWithOptions(lwi, &agorav1.Task{}, cache.SharedIndexInformerOptions{
+	inf := cache.NewSharedIndexInformerWithOptions(lw, &agorav1.Task{}, cache.SharedIndexInformerOptions{
 		Indexers: cache.Indexers{uidIndex: func(obj any) ([]string, error) {
 			return []string{string(obj.(*agorav1.Task).UID)}, nil
 		}},
@@ -129,12 +122,6 @@ func (a *Agent) startInformer(ctx context.Context, wg *sync.WaitGroup) error {
 	}
 	return nil
 }
-
-// listThenWatch makes the reflector list, then watch through Config.TaskWatch,
-// which cannot stream an initial list as a watch-list request would.
-type listThenWatch struct{ *cache.ListWatch }
-
-func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 // objByUID returns the informer's copy of a Task (read-only), or nil.
 func (a *Agent) objByUID(uid types.UID) *agorav1.Task {
