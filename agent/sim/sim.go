@@ -1,7 +1,7 @@
 // Package sim runs simulated Agora agents in one process, as kwok does for
-// kubelets: each registers an Agent, renews its Lease, watches its own Tasks
-// and writes their status exactly as a real agent does (it is the same agent
-// core), but "runs" tasks with timers. Master tests and scale benchmarks use
+// kubelets: each registers an Agent, renews its Lease, watches its own
+// Assignment and writes its Tasks' status exactly as a real agent does (it
+// is the same agent core), but "runs" tasks with timers. Master tests and scale benchmarks use
 // it; a thousand agents share one HTTP transport and rate limiter.
 package sim
 

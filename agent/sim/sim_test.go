@@ -7,7 +7,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/agora-sched/agora/agent/sim"
@@ -119,8 +118,8 @@ func TestPauseStopsHeartbeats(t *testing.T) {
 	}
 }
 
-// bindTask creates a Task of 1 cpu / 1Gi on agent and binds it, as the
-// master would.
+// bindTask creates a Task of 1 cpu / 1Gi on agent and binds and lists it,
+// as the master would.
 func bindTask(t *testing.T, ns, name, agent, shell string) {
 	t.Helper()
 	ctx := context.Background()
@@ -129,11 +128,7 @@ func bindTask(t *testing.T, ns, name, agent, shell string) {
 	if err := env.Client.Create(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
-	if err := env.Client.Status().Update(ctx, tk); err != nil {
-		t.Fatal(err)
-	}
+	env.Bind(t, tk)
 }
 
 // waitFinished waits up to 30 s until want Tasks of ns are TASK_FINISHED and
