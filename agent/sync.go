@@ -103,10 +103,10 @@ func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask
 	a.mu.Lock()
 	t := a.admitLocked(obj)
 	if t == nil {
-		if isTerminal(obj.Status.State) {
-			a.forgotten[uid] = struct{}{}
-		}
 		a.mu.Unlock()
+		if isTerminal(obj.Status.State) {
+			a.done(uid) // ended without the agent
+		}
 		if obj.Status.BindTime == nil {
 			// The master lists only stored bindings; this read lagged.
 			a.queue.AddAfter(uid, time.Second)
@@ -118,10 +118,13 @@ func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask
 	return a.step(ctx, t, e)
 }
 
-// done marks a listed task the agent has nothing to do for.
+// done marks a listed task the agent has nothing to do for, so that its
+// lingering entry is not read again.
 func (a *Agent) done(uid types.UID) {
 	a.mu.Lock()
-	a.forgotten[uid] = struct{}{}
+	if _, ok := a.listed[uid]; ok {
+		a.forgotten[uid] = struct{}{}
+	}
 	a.mu.Unlock()
 }
 
@@ -318,6 +321,10 @@ func (a *Agent) forget(t *task) {
 	}
 	a.mu.Lock()
 	delete(a.tasks, t.uid)
-	a.forgotten[t.uid] = struct{}{}
+	if _, ok := a.listed[t.uid]; ok {
+		// Its entry lingers until the master's next write. An unlisted
+		// task needs no mark: the agent reads only listed ones.
+		a.forgotten[t.uid] = struct{}{}
+	}
 	a.mu.Unlock()
 }
