@@ -10,10 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -60,10 +57,6 @@ type Config struct {
 	Clients *Clients
 	// Log receives the agent's logs (default: discarded).
 	Log logr.Logger
-	// TaskWatch, if set, opens the watch of this agent's Tasks instead of a
-	// watch by field selector. Only the scale benchmark's diagnostic mode
-	// sets it (see agent/sim).
-	TaskWatch func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 	// LogEndpoint and LogCertSHA256 describe the agent's log server (see
 	// LogServer); the agent writes them into a Task's status together with
 	// its sandbox, in the RUNNING write. Empty: no log server.
@@ -77,18 +70,23 @@ type Agent struct {
 	log  logr.Logger
 	exec Executor
 
-	queue    workqueue.TypedRateLimitingInterface[types.UID]
-	informer cache.SharedIndexInformer
-	ready    chan struct{}
-	kick     chan struct{} // the summary changed
-	resumed  chan struct{} // renew the Lease now
-	lease    *coordinationv1.Lease
+	queue   workqueue.TypedRateLimitingInterface[types.UID]
+	ready   chan struct{}
+	kick    chan struct{} // the summary changed
+	resumed chan struct{} // renew the Lease now
+	lease   *coordinationv1.Lease
 
 	mu    sync.Mutex
 	total resources.Resources
 	tasks map[types.UID]*task
-	// forgotten are tasks finished and dropped whose end the informer may
-	// not show yet: a lagging cache must not get them admitted again.
+	// listed are the entries of the latest Assignment, by Task UID;
+	// listedSeq counts its versions, listedRV is the last one's.
+	listed    map[types.UID]agorav1.AssignedTask
+	listedSeq uint64
+	listedRV  string
+	// forgotten are listed tasks the agent is done with (it wrote their
+	// end, or their Task is gone or ended): an entry lingering until the
+	// master's next write must not get them admitted or read again.
 	forgotten map[types.UID]struct{}
 	paused    bool
 	dirty     bool // summary or total changed since the last Agent status write
@@ -131,6 +129,7 @@ func New(cfg Config) (*Agent, error) {
 		exec:      cfg.Executor,
 		total:     cfg.Total,
 		tasks:     map[types.UID]*task{},
+		listed:    map[types.UID]agorav1.AssignedTask{},
 		forgotten: map[types.UID]struct{}{},
 		ready:     make(chan struct{}),
 		kick:      make(chan struct{}, 1),
@@ -145,8 +144,8 @@ func New(cfg Config) (*Agent, error) {
 // Name is the agent's name.
 func (a *Agent) Name() string { return a.cfg.Name }
 
-// Ready is closed once the agent has registered, recovered its tasks and
-// seen every Task bound to it.
+// Ready is closed once the agent has registered, recovered its tasks, and
+// read its Assignment and the Tasks of it that it recovered.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // StatusWrites counts the Task status writes the agent made.
@@ -177,12 +176,14 @@ func (a *Agent) Pause() {
 
 // Resume ends a Pause: the Lease is renewed at once and every task's status
 // is brought up to date (a task the master marked LOST or UNREACHABLE
-// meanwhile is reported RUNNING again).
+// meanwhile is reported RUNNING again). Every Task is read first: the
+// master's writes to it are not watched.
 func (a *Agent) Resume() {
 	a.mu.Lock()
 	a.paused = false
 	ids := make([]types.UID, 0, len(a.tasks))
-	for id := range a.tasks {
+	for id, t := range a.tasks {
+		t.reread = true
 		ids = append(ids, id)
 	}
 	a.mu.Unlock()
@@ -225,7 +226,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	wg.Go(func() { a.readEvents(ctx) })
-	if err := a.startInformer(ctx, &wg); err != nil {
+	if err := a.startAssignmentWatch(ctx, &wg); err != nil {
 		return err
 	}
 	a.initialSync(ctx)

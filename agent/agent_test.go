@@ -120,23 +120,32 @@ func TestKill(t *testing.T) {
 	task := newTask(t, ns, "long", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
 	bind(t, task)
 	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
-	patch := client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"kill":true}}`))
-	if err := env.Client.Patch(context.Background(), task, patch); err != nil {
-		t.Fatal(err)
-	}
+	setKill(t, task)
 	got := waitState(t, task, agorav1.TaskKilled, 10*time.Second)
 	if got.Status.CompletionTime == nil {
 		t.Errorf("killed status = %+v", got.Status)
 	}
 
-	// A running task whose object is deleted is killed.
+	// A running task whose object is deleted is killed: the master flags
+	// its entry kill.
 	gone := newTask(t, ns, "gone", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
 	bind(t, gone)
 	waitState(t, gone, agorav1.TaskRunning, 10*time.Second)
 	if err := env.Client.Delete(context.Background(), gone); err != nil {
 		t.Fatal(err)
 	}
+	setEntry(t, gone, func(e *agorav1.AssignedTask) { e.Kill = true })
 	eventually(t, 10*time.Second, "deleted task's process killed", func() bool { return ex.Running() == 0 })
+
+	// So is one whose entry is dropped: the agent reads it and finds it gone.
+	unlisted := newTask(t, ns, "unlisted", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, unlisted)
+	waitState(t, unlisted, agorav1.TaskRunning, 10*time.Second)
+	if err := env.Client.Delete(context.Background(), unlisted); err != nil {
+		t.Fatal(err)
+	}
+	unassign(t, unlisted)
+	eventually(t, 10*time.Second, "unlisted deleted task's process killed", func() bool { return ex.Running() == 0 })
 }
 
 // TestRestartReportsOnce restarts the agent while tasks run: they are
@@ -223,6 +232,7 @@ func TestLostToRunning(t *testing.T) {
 		setStatus(t, tk, func(st *agorav1.TaskStatus) {
 			st.State, st.Source, st.Reason = s, agorav1.SourceMaster, agorav1.ReasonAgentUnreachable
 		})
+		setEntry(t, tk, func(e *agorav1.AssignedTask) { e.Lost = true })
 	}
 	markLost(unreachable, agorav1.TaskUnreachable)
 	markLost(lost, agorav1.TaskLost)

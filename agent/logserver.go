@@ -20,7 +20,9 @@ import (
 	"github.com/go-logr/logr"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
@@ -174,23 +176,35 @@ func (a *Agent) addLogEndpoint(st map[string]any) {
 	}
 }
 
-// taskByName returns the informer's Task ns/name (read-only), or nil; ok is
-// false until the agent is ready.
-func (a *Agent) taskByName(ns, name string) (t *agorav1.Task, ok bool) {
+// taskByName reads the Task ns/name and returns it if it is bound to this
+// agent, else nil; ok is false until the agent is ready. The agent keeps
+// no cache of Tasks: one read per request, already checked by two reviews.
+func (a *Agent) taskByName(ctx context.Context, ns, name string) (t *agorav1.Task, ok bool, err error) {
 	select {
 	case <-a.ready:
 	default:
-		return nil, false
+		return nil, false, nil
 	}
-	obj, exists, err := a.informer.GetStore().GetByKey(ns + "/" + name)
-	if err != nil || !exists {
-		return nil, true
+	t, err = a.get(ctx, types.NamespacedName{Namespace: ns, Name: name})
+	if apierrors.IsNotFound(err) {
+		return nil, true, nil
 	}
-	t = obj.(*agorav1.Task)
+	if err != nil {
+		return nil, true, err
+	}
 	if t.Spec.AgentName != a.cfg.Name {
-		return nil, true
+		return nil, true, nil
 	}
-	return t, true
+	return t, true, nil
+}
+
+// runs says whether the agent still runs the task uid: a followed log ends
+// once its process has ended (or the agent dropped or never knew it).
+func (a *Agent) runs(uid types.UID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t := a.tasks[uid]
+	return t != nil && t.final == nil && !t.gone
 }
 
 func (s *LogServer) serveLogs(w http.ResponseWriter, r *http.Request) {
@@ -258,8 +272,12 @@ func (s *LogServer) serveLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "agora agent log server: the agent is starting", http.StatusServiceUnavailable)
 		return
 	}
-	task, ready := a.taskByName(ns, name)
+	task, ready, err := a.taskByName(ctx, ns, name)
 	switch {
+	case err != nil:
+		s.cfg.Log.Error(err, "reading a task", "namespace", ns, "task", name)
+		http.Error(w, "agora agent log server: could not read the task: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	case !ready:
 		http.Error(w, "agora agent log server: the agent is starting", http.StatusServiceUnavailable)
 		return
@@ -294,10 +312,7 @@ func (s *LogServer) serveLogs(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(w, f); err != nil || !follow {
 		return
 	}
-	s.follow(ctx, w, f, func() bool {
-		cur, _ := a.taskByName(ns, name)
-		return cur == nil || cur.UID != task.UID || isTerminal(cur.Status.State)
-	})
+	s.follow(ctx, w, f, func() bool { return !a.runs(task.UID) })
 }
 
 // follow streams what is appended to f until ended reports the task ended

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -89,34 +89,33 @@ func newTask(t *testing.T, ns, name, agentName string, res agorav1.Resources, mu
 	return task
 }
 
-// bind plays the master: it binds the task (state TASK_STAGING, bindTime).
+// bind plays the master: it binds the task (state TASK_STAGING, bindTime),
+// then lists it in the agent's Assignment.
 func bind(t *testing.T, task *agorav1.Task) {
 	t.Helper()
-	setStatus(t, task, func(s *agorav1.TaskStatus) {
-		now := metav1.Now()
-		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-	})
+	env.Bind(t, task)
 }
 
 // setStatus updates a task's status as the master would, retrying conflicts.
 func setStatus(t *testing.T, task *agorav1.Task, f func(*agorav1.TaskStatus)) {
 	t.Helper()
-	ctx := context.Background()
-	for i := 0; ; i++ {
-		var cur agorav1.Task
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(task), &cur); err != nil {
-			t.Fatal(err)
-		}
-		f(&cur.Status)
-		err := env.Client.Status().Update(ctx, &cur)
-		if err == nil {
-			return
-		}
-		if i > 20 {
-			t.Fatalf("updating status of %s: %v", task.Name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	env.UpdateStatus(t, task, f)
+}
+
+// setEntry changes the task's entry in its agent's Assignment, as the master
+// does to kill it or to say it marked it lost.
+func setEntry(t *testing.T, task *agorav1.Task, f func(*agorav1.AssignedTask)) {
+	t.Helper()
+	env.SetAssigned(t, task, f)
+}
+
+// unassign drops the task from its agent's Assignment, as the master does
+// once it ended or was deleted.
+func unassign(t *testing.T, task *agorav1.Task) {
+	t.Helper()
+	env.UpdateAssignment(t, task.Spec.AgentName, func(s *agorav1.AssignmentSpec) {
+		s.Tasks = slices.DeleteFunc(s.Tasks, func(e agorav1.AssignedTask) bool { return e.UID == task.UID })
+	})
 }
 
 // waitState waits for a task to reach state and returns it.

@@ -155,7 +155,15 @@ func TestRealRestart(t *testing.T) {
 	})
 }
 
+// setKill kills tk as a framework and the master do: spec.kill, then the
+// kill flag of its Assignment entry, which is what the agent watches.
 func setKill(t *testing.T, tk *agorav1.Task) {
+	t.Helper()
+	setSpecKill(t, tk)
+	setEntry(t, tk, func(e *agorav1.AssignedTask) { e.Kill = true })
+}
+
+func setSpecKill(t *testing.T, tk *agorav1.Task) {
 	t.Helper()
 	cur := tk.DeepCopy()
 	for range 20 {

@@ -185,7 +185,7 @@ func (a *Agent) patch(ctx context.Context, w *statusWrite) (*agorav1.Task, error
 	return &out, nil
 }
 
-// get reads a Task from the apiserver (not the cache).
+// get reads a Task from the apiserver: the agent keeps no cache of Tasks.
 func (a *Agent) get(ctx context.Context, key types.NamespacedName) (*agorav1.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()

@@ -36,7 +36,6 @@ func (a *Agent) processNext(ctx context.Context) bool {
 
 // plan is what one sync does outside the lock.
 type plan struct {
-	lookup bool
 	launch *agorav1.Task
 	kill   bool
 	grace  time.Duration
@@ -48,39 +47,140 @@ type plan struct {
 // forget it. The workqueue never syncs one task in two workers at once, so
 // each write is decided on everything written before it.
 func (a *Agent) sync(ctx context.Context, uid types.UID) error {
-	obj := a.objByUID(uid)
 	a.mu.Lock()
 	t := a.tasks[uid]
+	e, listed := a.entryLocked(uid)
 	if t == nil {
-		if _, ok := a.forgotten[uid]; ok {
-			if obj == nil || isTerminal(obj.Status.State) {
-				delete(a.forgotten, uid) // the cache has caught up
-			}
-			a.mu.Unlock()
+		_, done := a.forgotten[uid]
+		if done && !listed {
+			delete(a.forgotten, uid) // the master dropped the entry
+		}
+		a.mu.Unlock()
+		if done || !listed {
 			return nil
 		}
-		if obj == nil {
-			a.mu.Unlock()
-			return nil
-		}
-		if t = a.admitLocked(obj); t == nil {
-			a.mu.Unlock()
-			return nil
-		}
-	} else if obj != nil {
-		t.observe(obj)
+		return a.admit(ctx, uid, e)
 	}
-	p := a.decideLocked(t, obj != nil)
+	if listed && t.key.Name == "" {
+		t.key = entryKey(e) // recovered without a name
+	}
+	read := a.needsReadLocked(t, listed, e)
+	a.mu.Unlock()
+	if read {
+		if err := a.read(ctx, t); err != nil {
+			return err
+		}
+		if !listed && a.liveOrUnread(t) {
+			// The master lists a bound task until it ends: look again
+			// once it has written. Only "gone" may kill a running process.
+			a.queue.AddAfter(uid, time.Second)
+			return nil
+		}
+	}
+	return a.step(ctx, t, e)
+}
+
+func entryKey(e agorav1.AssignedTask) types.NamespacedName {
+	return types.NamespacedName{Namespace: e.Namespace, Name: e.Name}
+}
+
+// admit reads a listed Task the agent has no record of and admits it.
+func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask) error {
+	a.mu.Lock()
+	seq := a.listedSeq
+	a.mu.Unlock()
+	obj, err := a.get(ctx, entryKey(e))
+	switch {
+	case apierrors.IsNotFound(err):
+		a.done(uid) // deleted: the master unlists it
+		return nil
+	case err != nil:
+		return err
+	case obj.UID != uid:
+		a.done(uid) // replaced by a Task of the same name
+		return nil
+	}
+	a.mu.Lock()
+	t := a.admitLocked(obj)
+	if t == nil {
+		a.mu.Unlock()
+		if isTerminal(obj.Status.State) {
+			a.done(uid) // ended without the agent
+		}
+		if obj.Status.BindTime == nil {
+			// The master lists only stored bindings; this read lagged.
+			a.queue.AddAfter(uid, time.Second)
+		}
+		return nil
+	}
+	t.readSeq = seq
+	a.mu.Unlock()
+	return a.step(ctx, t, e)
+}
+
+// done marks a listed task the agent has nothing to do for, so that its
+// lingering entry is not read again.
+func (a *Agent) done(uid types.UID) {
+	a.mu.Lock()
+	if _, ok := a.listed[uid]; ok {
+		a.forgotten[uid] = struct{}{}
+	}
+	a.mu.Unlock()
+}
+
+// needsReadLocked: t must be read from the apiserver before deciding. An
+// unlisted task may be gone (only a read tells); a recovered one has no
+// object yet; Resume and the master's lost flag make the agent's copy stale.
+func (a *Agent) needsReadLocked(t *task, listed bool, e agorav1.AssignedTask) bool {
+	if t.gone {
+		return false
+	}
+	return !listed || t.base == nil || t.reread || a.staleLocked(t, e)
+}
+
+// liveOrUnread: t's Task exists and has not ended.
+func (a *Agent) liveOrUnread(t *task) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !t.gone && (t.base == nil || !isTerminal(t.base.Status.State))
+}
+
+// read gets t's Task from the apiserver. Gone (or replaced by a new Task
+// of the same name) means its process must stop and nothing is written.
+func (a *Agent) read(ctx context.Context, t *task) error {
+	a.mu.Lock()
+	key, seq := t.key, a.listedSeq
+	a.mu.Unlock()
+	var obj *agorav1.Task
+	if key.Name != "" {
+		var err error
+		obj, err = a.get(ctx, key)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t.readSeq, t.reread = seq, false
+	if obj != nil && obj.UID == t.uid {
+		t.observe(obj)
+	} else {
+		t.gone = true
+	}
+	return nil
+}
+
+// step decides on t and carries the decision out.
+func (a *Agent) step(ctx context.Context, t *task, e agorav1.AssignedTask) error {
+	a.mu.Lock()
+	p := a.decideLocked(t, e)
 	a.mu.Unlock()
 
-	if p.lookup {
-		return a.lookup(ctx, t)
-	}
 	if p.launch != nil {
 		go a.launch(ctx, t, p.launch)
 	}
 	if p.kill {
-		if err := a.exec.Kill(string(uid), p.grace); err != nil {
+		if err := a.exec.Kill(string(t.uid), p.grace); err != nil {
 			a.log.Error(err, "killing task", "task", t.key)
 			return errRetry
 		}
@@ -97,18 +197,13 @@ func (a *Agent) sync(ctx context.Context, uid types.UID) error {
 	return nil
 }
 
-// decideLocked works out the next step for t. inStore says whether the
-// informer has the task's object.
-func (a *Agent) decideLocked(t *task, inStore bool) plan {
+// decideLocked works out the next step for t, read or gone, given its
+// entry e in the Assignment (zero if unlisted).
+func (a *Agent) decideLocked(t *task, e agorav1.AssignedTask) plan {
 	var p plan
-	if !inStore && !t.gone {
-		// Not in the synced cache: gone, or the cache lags. Only a read by
-		// name tells, and only "gone" may kill a running process.
-		p.lookup = true
-		return p
-	}
 	alive := (t.launched || t.launching) && t.final == nil
-	stop := t.gone || t.base.Spec.Kill || isTerminal(t.base.Status.State)
+	killOrdered := e.Kill || (!t.gone && t.base.Spec.Kill)
+	stop := t.gone || killOrdered || isTerminal(t.base.Status.State)
 	if alive && stop && !t.killed && !t.launching {
 		p.kill, p.grace = true, t.grace
 	}
@@ -117,7 +212,7 @@ func (a *Agent) decideLocked(t *task, inStore bool) plan {
 		return p
 	}
 	if !t.launched && !t.launching && t.final == nil {
-		if t.base.Spec.Kill {
+		if killOrdered {
 			t.final = agentFailure(agorav1.TaskKilled, agorav1.ReasonTaskKilledDuringLaunch,
 				"the task was killed before it was launched")
 			a.summaryChangedLocked()
@@ -146,34 +241,6 @@ func (a *Agent) decideLocked(t *task, inStore bool) plan {
 		p.write = healthWrite(t)
 	}
 	return p
-}
-
-// lookup reads a task the informer does not have. Gone (or replaced by a
-// new Task of the same name) means its process must stop and nothing is
-// written.
-func (a *Agent) lookup(ctx context.Context, t *task) error {
-	a.mu.Lock()
-	key := t.key
-	a.mu.Unlock()
-	var obj *agorav1.Task
-	var err error
-	if key.Name != "" {
-		obj, err = a.get(ctx, key)
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if obj != nil && obj.UID == t.uid {
-		// The cache lags; look again when it has caught up.
-		t.observe(obj)
-		a.queue.AddAfter(t.uid, time.Second)
-		return nil
-	}
-	t.gone = true
-	a.queue.Add(t.uid)
-	return nil
 }
 
 func (a *Agent) launch(ctx context.Context, t *task, obj *agorav1.Task) {
@@ -215,14 +282,17 @@ func (a *Agent) write(ctx context.Context, t *task, w *statusWrite) error {
 		a.queue.Add(t.uid)
 		return nil
 	case apierrors.IsConflict(err), apierrors.IsInvalid(err):
-		// Someone else wrote (the master, or a newer state than our cache
-		// shows); decide again on the current object. Invalid is the
+		// Someone else wrote (the master, or a newer state than the
+		// agent read); decide again on the current object. Invalid is the
 		// CRD refusing a change of a terminal state.
+		a.mu.Lock()
+		seq := a.listedSeq
+		a.mu.Unlock()
 		fresh, gerr := a.get(ctx, w.key)
 		a.mu.Lock()
 		switch {
 		case gerr == nil && fresh.UID == t.uid:
-			t.base = fresh
+			t.base, t.readSeq = fresh, seq
 		case gerr == nil || apierrors.IsNotFound(gerr):
 			t.gone = true
 		}
@@ -251,6 +321,10 @@ func (a *Agent) forget(t *task) {
 	}
 	a.mu.Lock()
 	delete(a.tasks, t.uid)
-	a.forgotten[t.uid] = struct{}{}
+	if _, ok := a.listed[t.uid]; ok {
+		// Its entry lingers until the master's next write. An unlisted
+		// task needs no mark: the agent reads only listed ones.
+		a.forgotten[t.uid] = struct{}{}
+	}
 	a.mu.Unlock()
 }

@@ -5,15 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -37,18 +31,22 @@ type task struct {
 	final     *finalStatus // the terminal state to write, once known
 	gone      bool         // the Task object is gone: write nothing
 
-	// base is the freshest Task object known: the informer's or the answer
-	// to our own last write, whichever is newer. Objects whose
-	// resourceVersion our writes superseded are ignored, so a lagging
-	// informer never makes the agent write a state twice.
+	// base is the freshest Task object known: the agent's last read or the
+	// answer to its own last write, whichever is newer. Objects whose
+	// resourceVersion our writes superseded are ignored, so a read that
+	// raced a write never makes the agent write a state twice.
 	base       *agorav1.Task
 	superseded []string
+	// readSeq is Agent.listedSeq when base was last read: a lost flag of a
+	// later Assignment may be news to it (see staleLocked).
+	readSeq uint64
+	reread  bool // read the Task before deciding anything (Resume)
 }
 
 // holdsResources: an admitted task holds its resources until it ends.
 func (t *task) holdsResources() bool { return t.final == nil }
 
-// observe takes a Task object from the informer.
+// observe takes a Task object read from the apiserver.
 func (t *task) observe(obj *agorav1.Task) {
 	t.key = types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
 	t.res = obj.Spec.Resources.MustModel()
@@ -72,77 +70,6 @@ func gracePeriod(obj *agorav1.Task) time.Duration {
 		return kp.GracePeriod.Duration
 	}
 	return DefaultKillGracePeriod
-}
-
-const uidIndex = "uid"
-
-// startInformer watches only this agent's Tasks, by the CRD's selectable
-// field spec.agentName: one watch per agent, whatever the cluster's size.
-func (a *Agent) startInformer(ctx context.Context, wg *sync.WaitGroup) error {
-	rc := a.cfg.Clients.Agora
-	selector := fields.OneTermEqualSelector("spec.agentName", a.cfg.Name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			opts.FieldSelector = selector
-			var l agorav1.TaskList
-			err := rc.Get().Resource("tasks").VersionedParams(&opts, metav1.ParameterCodec).Do(ctx).Into(&l)
-			return &l, err
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			if a.cfg.TaskWatch != nil {
-				return a.cfg.TaskWatch(ctx, opts)
-			}
-			opts.FieldSelector = selector
-			opts.Watch = true
-			return rc.Get().Resource("tasks").VersionedParams(&opts, metav1.ParameterCodec).Watch(ctx)
-		},
-	}
-	var lwi cache.ListerWatcher = lw
-	if a.cfg.TaskWatch != nil {
-		lwi = listThenWatch{lw}
-	}
-	inf := cache.NewSharedIndexInformerWithOptions(lwi, &agorav1.Task{}, cache.SharedIndexInformerOptions{
-		Indexers: cache.Indexers{uidIndex: func(obj any) ([]string, error) {
-			return []string{string(obj.(*agorav1.Task).UID)}, nil
-		}},
-		ObjectDescription: "tasks of agent " + a.cfg.Name,
-	})
-	enqueue := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if t, ok := obj.(*agorav1.Task); ok {
-			a.queue.Add(t.UID)
-		}
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    enqueue,
-		UpdateFunc: func(_, obj any) { enqueue(obj) },
-		DeleteFunc: enqueue,
-	}); err != nil {
-		return err
-	}
-	a.informer = inf
-	wg.Go(func() { inf.RunWithContext(ctx) })
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return ctx.Err()
-	}
-	return nil
-}
-
-// listThenWatch makes the reflector list, then watch through Config.TaskWatch,
-// which cannot stream an initial list as a watch-list request would.
-type listThenWatch struct{ *cache.ListWatch }
-
-func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
-
-// objByUID returns the informer's copy of a Task (read-only), or nil.
-func (a *Agent) objByUID(uid types.UID) *agorav1.Task {
-	objs, err := a.informer.GetIndexer().ByIndex(uidIndex, string(uid))
-	if err != nil || len(objs) == 0 {
-		return nil
-	}
-	return objs[0].(*agorav1.Task)
 }
 
 // recover asks the executor for the tasks it still has from before a
@@ -169,18 +96,27 @@ func (a *Agent) recover(ctx context.Context) error {
 	return nil
 }
 
-// initialSync matches recovered tasks with their objects, so their
+// initialSync reads the listed tasks the executor recovered, so their
 // resources count before any new task is admitted, then queues everything.
-func (a *Agent) initialSync(context.Context) {
-	objs := a.informer.GetStore().List()
+func (a *Agent) initialSync(ctx context.Context) {
 	a.mu.Lock()
-	ids := make([]types.UID, 0, len(objs)+len(a.tasks))
-	for _, o := range objs {
-		obj := o.(*agorav1.Task)
-		if t := a.tasks[obj.UID]; t != nil {
-			t.observe(obj)
+	var recovered []*task
+	for uid, e := range a.listed {
+		if t := a.tasks[uid]; t != nil {
+			t.key = types.NamespacedName{Namespace: e.Namespace, Name: e.Name}
+			recovered = append(recovered, t)
 		}
-		ids = append(ids, obj.UID)
+	}
+	a.mu.Unlock()
+	for _, t := range recovered {
+		if err := a.read(ctx, t); err != nil {
+			a.log.Error(err, "reading a recovered task", "task", t.key) // sync reads it again
+		}
+	}
+	a.mu.Lock()
+	ids := make([]types.UID, 0, len(a.listed)+len(a.tasks))
+	for id := range a.listed {
+		ids = append(ids, id)
 	}
 	for id := range a.tasks {
 		ids = append(ids, id)

@@ -1,7 +1,7 @@
 // Package sim runs simulated Agora agents in one process, as kwok does for
-// kubelets: each registers an Agent, renews its Lease, watches its own Tasks
-// and writes their status exactly as a real agent does (it is the same agent
-// core), but "runs" tasks with timers. Master tests and scale benchmarks use
+// kubelets: each registers an Agent, renews its Lease, watches its own
+// Assignment and writes its Tasks' status exactly as a real agent does (it
+// is the same agent core), but "runs" tasks with timers. Master tests and scale benchmarks use
 // it; a thousand agents share one HTTP transport and rate limiter.
 package sim
 
@@ -47,10 +47,6 @@ type Options struct {
 	// 1000/2000: the apiserver, not the client, should be the bottleneck).
 	QPS   float32
 	Burst int
-	// DiagnosticSharedTaskWatch feeds every agent from one cluster-wide
-	// Task watch instead of a watch of its own (see taskHub). It exists to
-	// measure the cost of the per-agent watches; it is not how agents work.
-	DiagnosticSharedTaskWatch bool
 	// Log receives the agents' logs (default: discarded).
 	Log logr.Logger
 }
@@ -88,14 +84,6 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	var hub *taskHub
-	if o.DiagnosticSharedTaskWatch {
-		hub = newTaskHub(clients.Agora)
-		if err := hub.start(runCtx); err != nil {
-			cancel()
-			return nil, err
-		}
-	}
 	c := &Cluster{cancel: cancel, agents: map[string]*agent.Agent{}, execs: map[string]*Executor{}}
 	for i := range o.Count {
 		name := fmt.Sprintf("%s-%d", o.NamePrefix, i)
@@ -110,9 +98,6 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 		}
 		if o.Reserved != nil {
 			ac.Reserved = o.Reserved(i)
-		}
-		if hub != nil {
-			ac.TaskWatch = hub.watch(name)
 		}
 		ex := NewExecutor()
 		ac.Executor = ex

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/agora-sched/agora/agent/sim"
@@ -119,32 +118,8 @@ func TestPauseStopsHeartbeats(t *testing.T) {
 	}
 }
 
-// TestDiagnosticSharedTaskWatch: agents fed from one shared Task watch run
-// their own tasks and only those, both a task bound before they started
-// (found by their list) and tasks bound after (delivered by the hub).
-func TestDiagnosticSharedTaskWatch(t *testing.T) {
-	ctx := context.Background()
-	leaseNS := env.Namespace(t, "agora-system")
-	ns := env.Namespace(t, "fw")
-	bindTask(t, ns, "early", "hub-0", "sleep 0.2")
-	c, err := sim.Start(ctx, env.Config, sim.Options{Count: 3, NamePrefix: "hub", Namespace: leaseNS,
-		DiagnosticSharedTaskWatch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
-	bindTask(t, ns, "late-1", "hub-1", "sleep 0.2")
-	bindTask(t, ns, "late-2", "hub-2", "sleep 0.2")
-	waitFinished(t, ns, 3, "", func(*agorav1.Task) bool { return true })
-	for _, name := range c.Names() {
-		if w := c.Agent(name).StatusWrites(); w != 2 {
-			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED of its one task)", name, w)
-		}
-	}
-}
-
-// bindTask creates a Task of 1 cpu / 1Gi on agent and binds it, as the
-// master would.
+// bindTask creates a Task of 1 cpu / 1Gi on agent and binds and lists it,
+// as the master would.
 func bindTask(t *testing.T, ns, name, agent, shell string) {
 	t.Helper()
 	ctx := context.Background()
@@ -153,11 +128,7 @@ func bindTask(t *testing.T, ns, name, agent, shell string) {
 	if err := env.Client.Create(ctx, tk); err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	tk.Status = agorav1.TaskStatus{State: agorav1.TaskStaging, Source: agorav1.SourceMaster, BindTime: &now}
-	if err := env.Client.Status().Update(ctx, tk); err != nil {
-		t.Fatal(err)
-	}
+	env.Bind(t, tk)
 }
 
 // waitFinished waits up to 30 s until want Tasks of ns are TASK_FINISHED and

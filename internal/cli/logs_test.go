@@ -161,9 +161,7 @@ func TestLogsFromAnAgentLogServer(t *testing.T) {
 			Resources(agorav1.Resources{CPUs: b.Q("100m")}).Obj()
 		task.Annotations = map[string]string{sim.AnnotationDuration: "1h"}
 		must(t, env.Client.Create(ctx, task))
-		now := metav1.Now()
-		task.Status.State, task.Status.Source, task.Status.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-		must(t, env.Client.Status().Update(ctx, task))
+		env.Bind(t, task) // as the master: the bind, then the agent's Assignment
 		deadline := time.Now().Add(30 * time.Second)
 		for task.Status.State != agorav1.TaskRunning {
 			if time.Now().After(deadline) {
@@ -255,6 +253,7 @@ func TestLogsFromAnAgentLogServer(t *testing.T) {
 		must(t, env.Client.Get(ctx, client.ObjectKeyFromObject(mine), &cur))
 		cur.Spec.Kill = true
 		must(t, env.Client.Update(ctx, &cur))
+		env.SetAssigned(t, mine, func(e *agorav1.AssignedTask) { e.Kill = true }) // as the master
 		rest, err := io.ReadAll(r)
 		if err != nil || string(rest) != "bye\n" {
 			t.Errorf("after the end: %q, %v", rest, err)

@@ -1,0 +1,148 @@
+package agent_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/agora-sched/agora/agent/sim"
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/builders"
+)
+
+// stillState checks for d that task keeps state.
+func stillState(t *testing.T, task *agorav1.Task, state agorav1.TaskState, d time.Duration) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		var cur agorav1.Task
+		if err := env.Client.Get(context.Background(), keyOf(task), &cur); err != nil {
+			t.Fatal(err)
+		}
+		if cur.Status.State != state {
+			t.Fatalf("task %s: state %q, want it to stay %s", task.Name, cur.Status.State, state)
+		}
+	}
+}
+
+// TestLaunchedOnceListed: a bound task runs only once the master lists it
+// in the agent's Assignment.
+func TestLaunchedOnceListed(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("listed")
+	_, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
+
+	task := newTask(t, ns, "late", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	setStatus(t, task, func(s *agorav1.TaskStatus) {
+		now := metav1.Now()
+		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
+	})
+	stillState(t, task, agorav1.TaskStaging, 1500*time.Millisecond)
+	if n := ex.Running(); n != 0 {
+		t.Fatalf("%d tasks run before the master listed any", n)
+	}
+	env.Assign(t, task)
+	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	if n := ex.Running(); n != 1 {
+		t.Errorf("%d tasks run, want 1", n)
+	}
+}
+
+// TestKillByEntry: the kill flag of the entry alone kills the task, with
+// the grace period of its spec.killPolicy.
+func TestKillByEntry(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("entrykill")
+	_, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
+
+	task := newTask(t, ns, "long", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, task)
+	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	setEntry(t, task, func(e *agorav1.AssignedTask) { e.Kill = true })
+	got := waitState(t, task, agorav1.TaskKilled, 10*time.Second)
+	if got.Spec.Kill || got.Status.CompletionTime == nil {
+		t.Errorf("killed task: spec.kill %v, status %+v", got.Spec.Kill, got.Status)
+	}
+	eventually(t, 5*time.Second, "process ended", func() bool { return ex.Running() == 0 })
+
+	// Flagged kill before its launch: TASK_KILLED without running.
+	early := newTask(t, ns, "early", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	env.UpdateStatus(t, early, func(s *agorav1.TaskStatus) {
+		now := metav1.Now()
+		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
+	})
+	env.UpdateAssignment(t, name, func(s *agorav1.AssignmentSpec) {
+		s.Tasks = append(s.Tasks, agorav1.AssignedTask{Namespace: ns, Name: early.Name, UID: early.UID, Kill: true})
+	})
+	got = waitState(t, early, agorav1.TaskKilled, 10*time.Second)
+	if got.Status.Reason != agorav1.ReasonTaskKilledDuringLaunch {
+		t.Errorf("killed before launch: reason %q, want %s", got.Status.Reason, agorav1.ReasonTaskKilledDuringLaunch)
+	}
+}
+
+// TestLostFlagReportsRunning: the master marks a running task TASK_LOST and
+// flags its entry lost, while the agent is connected: the agent's copy of
+// the Task is stale, it reads it again and reports TASK_RUNNING, once.
+func TestLostFlagReportsRunning(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("lostflag")
+	a, _, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
+
+	task := newTask(t, ns, "lost", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, task)
+	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	setStatus(t, task, func(st *agorav1.TaskStatus) {
+		st.State, st.Source, st.Reason = agorav1.TaskLost, agorav1.SourceMaster, agorav1.ReasonAgentUnreachable
+	})
+	setEntry(t, task, func(e *agorav1.AssignedTask) { e.Lost = true })
+	got := waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	if got.Status.Reason != agorav1.ReasonAgentReregistered || got.Status.Source != agorav1.SourceAgent {
+		t.Errorf("status after lost = %+v", got.Status)
+	}
+	writes := a.StatusWrites()
+	// Another Assignment write while the flag is still set: the agent may
+	// read again but has nothing new to write.
+	other := newTask(t, ns, "other", name, builders.Res("500m", "64Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, other)
+	waitState(t, other, agorav1.TaskRunning, 10*time.Second)
+	time.Sleep(time.Second)
+	if w := a.StatusWrites(); w != writes+1 {
+		t.Errorf("%d status writes after RUNNING again, want 1 (the other task's RUNNING)", w-writes)
+	}
+	waitState(t, task, agorav1.TaskRunning, 0)
+}
+
+// TestListedUnknownIgnored: entries naming no Task, or a Task of another
+// UID, are ignored, and the agent goes on running what is really listed.
+func TestListedUnknownIgnored(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("unknown")
+	a, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
+
+	replaced := newTask(t, ns, "replaced", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	env.UpdateAssignment(t, name, func(s *agorav1.AssignmentSpec) {
+		s.Tasks = append(s.Tasks,
+			agorav1.AssignedTask{Namespace: ns, Name: "no-such-task", UID: types.UID("00000000-0000-0000-0000-000000000001")},
+			agorav1.AssignedTask{Namespace: ns, Name: replaced.Name, UID: types.UID("00000000-0000-0000-0000-000000000002")})
+	})
+	setStatus(t, replaced, func(s *agorav1.TaskStatus) {
+		now := metav1.Now()
+		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
+	})
+	stillState(t, replaced, agorav1.TaskStaging, 1500*time.Millisecond)
+	if n, w := ex.Running(), a.StatusWrites(); n != 0 || w != 0 {
+		t.Fatalf("%d tasks run and %d status writes for entries of no such Task", n, w)
+	}
+	listed := newTask(t, ns, "listed", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, listed)
+	waitState(t, listed, agorav1.TaskRunning, 10*time.Second)
+	if n := ex.Running(); n != 1 {
+		t.Errorf("%d tasks run, want 1", n)
+	}
+}
