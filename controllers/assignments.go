@@ -185,6 +185,9 @@ func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav
 		if err != nil && ctx.Err() != nil {
 			return nil
 		}
+		if h := e.opts.Hooks.AfterAssign; err == nil && h != nil {
+			h(agent)
+		}
 		return func(e *engine) { e.assignmentWritten(agent, obj, err) }
 	}
 }

@@ -14,7 +14,7 @@ import (
 // flight, and a new one takes over: no task is lost, nothing is bound
 // twice, every offer settles once, no agent is over-committed.
 func TestMasterKilled(t *testing.T) {
-	for _, point := range []string{"after-bind", "after-bind-task-ends", "before-settle", "mid-allocation", "standby-takes-over"} {
+	for _, point := range []string{"after-bind", "after-assign-task-ends", "before-settle", "mid-allocation", "standby-takes-over"} {
 		t.Run(point, func(t *testing.T) { masterKilledAt(t, point) })
 	}
 }
@@ -28,8 +28,10 @@ func masterKilledAt(t *testing.T, point string) {
 	kill := func() { once.Do(func() { m1.cancel(); close(killed) }) }
 	var hooks controllers.Hooks
 	switch point {
-	case "after-bind", "after-bind-task-ends", "standby-takes-over":
+	case "after-bind", "standby-takes-over":
 		hooks.AfterBind = func(string, string) { kill() }
+	case "after-assign-task-ends":
+		hooks.AfterAssign = func(string) { kill() }
 	case "before-settle":
 		hooks.BeforeSettle = func(string, string) { kill() }
 	case "mid-allocation":
@@ -49,9 +51,11 @@ func masterKilledAt(t *testing.T, point string) {
 		m2 = h.master(masterOpts{name: "m2", leaderElect: true})
 	}
 
-	// after-bind-task-ends: the task bound before the kill runs and ends
-	// while no master watches; its offer must still settle with it.
-	ends := point == "after-bind-task-ends"
+	// after-assign-task-ends: the task bound and listed for its agent
+	// before the kill runs and ends while no master watches; its offer must
+	// still settle with it. (A task only bound before the kill waits for the
+	// next master to list it: after-bind.)
+	ends := point == "after-assign-task-ends"
 	taskDur := "1h"
 	if ends {
 		taskDur = "100ms"

@@ -67,6 +67,8 @@ type Options struct {
 type Hooks struct {
 	// AfterBind runs after a task's bind write landed.
 	AfterBind func(namespace, task string)
+	// AfterAssign runs after an agent's Assignment write landed.
+	AfterAssign func(agent string)
 	// BeforeSettle runs before the write that settles an answered offer.
 	BeforeSettle func(namespace, offer string)
 	// MidAllocation runs after an allocation round decided its offers and
