@@ -21,8 +21,8 @@ import (
 // cluster (docs/design.md, "How an agent learns of its tasks").
 //
 // Writes are coalesced per agent: one write carries every bind that landed
-// while the previous write was in flight, and entries of tasks that ended
-// leave with the next write rather than costing one of their own.
+// while the previous write for the agent was in flight, and entries of
+// tasks that ended leave with the next write rather than costing their own.
 
 // assignSweep is how long an Assignment may keep entries of ended or
 // deleted tasks when nothing else makes the master write it.
@@ -32,7 +32,6 @@ const assignSweep = 30 * time.Second
 type assignState struct {
 	obj       *agorav1.Assignment // latest version seen or written; nil: none
 	writing   bool                // a write is in flight
-	binding   int                 // bind writes in flight for the agent's tasks
 	lastWrite time.Time
 }
 
@@ -79,21 +78,6 @@ func (e *engine) noteAssignment(t *taskState) {
 	}
 }
 
-// assignBindStarted and assignBindDone hold an agent's write back while
-// binds for it are in flight, so that the binds of one offer go out in one
-// write.
-func (e *engine) assignBindStarted(agent string) { e.assign(agent).binding++ }
-
-func (e *engine) assignBindDone(agent string) {
-	s := e.assign(agent)
-	if s.binding > 0 {
-		s.binding--
-	}
-	if s.binding == 0 {
-		e.markAssign(agent)
-	}
-}
-
 // onAssignment takes an informer event or a rebuild item.
 func (e *engine) onAssignment(obj *agorav1.Assignment, deleted bool) {
 	s := e.assign(obj.Name)
@@ -110,12 +94,12 @@ func (e *engine) onAssignment(obj *agorav1.Assignment, deleted bool) {
 }
 
 // flushAssignments starts a write for every agent whose list should change
-// and has no write or bind in flight.
+// and has no write in flight.
 func (e *engine) flushAssignments() {
 	for agent := range e.assignDirty {
 		s := e.assign(agent)
-		if s.writing || s.binding > 0 {
-			continue // the write's reply or the last bind flushes again
+		if s.writing {
+			continue // its reply flushes again, with what landed meanwhile
 		}
 		delete(e.assignDirty, agent)
 		if _, known := e.agents[agent]; !known {

@@ -89,8 +89,7 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 		ns, name := t.ns, t.name
 		after = func() { h(ns, name) }
 	}
-	tk, ok, role, agent := t.key, o.key, o.role, t.agent
-	e.assignBindStarted(agent)
+	tk, ok, role := t.key, o.key, o.role
 	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
 		if x.Status.BindTime != nil || x.Status.State != "" {
 			return false
@@ -101,10 +100,7 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 		x.Status.Source = agorav1.SourceMaster
 		x.Status.Reason, x.Status.Message = "", ""
 		return true
-	}, after, func(e *engine, obj *agorav1.Task, out writeOutcome) {
-		e.assignBindDone(agent)
-		e.bindDone(tk, ok, obj, out)
-	}))
+	}, after, func(e *engine, obj *agorav1.Task, out writeOutcome) { e.bindDone(tk, ok, obj, out) }))
 }
 
 func (e *engine) bindDone(tk, ok string, obj *agorav1.Task, out writeOutcome) {

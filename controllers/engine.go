@@ -179,10 +179,12 @@ func (q *workQueue) empty() bool {
 	return true
 }
 
-// next picks the lane to serve: the lowest lane whose head waited too
-// long, else the highest non-empty lane.
+// next picks the lane to serve: the lowest lane below the critical one
+// whose head waited too long, else the highest non-empty lane. The critical
+// lane does not age past the assign lane: at most one Assignment write per
+// agent is queued, and each starts tasks whose binds already landed.
 func (q *workQueue) next(now time.Time) lane {
-	for l := nLanes - 1; l > laneAssign; l-- {
+	for l := nLanes - 1; l > laneCritical; l-- {
 		if len(q.lanes[l]) > 0 && now.Sub(q.lanes[l][0].at) > laneMaxWait {
 			return l
 		}

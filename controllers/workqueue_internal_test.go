@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// The write queue serves the critical lane first, but never starves the
-// others: a lower lane's head that waited laneMaxWait goes first.
+// The write queue serves Assignment writes, then the critical lane, but
+// never starves the others: the head of a lane below the critical one that
+// waited laneMaxWait goes first.
 func TestWorkQueueLanes(t *testing.T) {
 	q := &workQueue{}
 	q.cond = sync.NewCond(&q.mu)
@@ -42,6 +43,18 @@ func TestWorkQueueLanes(t *testing.T) {
 	j(context.Background())
 	if got[0] != "old delete" {
 		t.Fatalf("a write waiting past laneMaxWait went after %v", got)
+	}
+
+	got = nil
+	q.push(laneCritical, mk("old bind"))
+	q.lanes[laneCritical][0].at = time.Now().Add(-2 * laneMaxWait)
+	q.push(laneAssign, mk("assign"))
+	for range 2 {
+		j, _ := q.pop()
+		j(context.Background())
+	}
+	if got[0] != "assign" {
+		t.Fatalf("order %v: an Assignment write must go before binds, however long they waited", got)
 	}
 	q.close()
 	if _, ok := q.pop(); ok {

@@ -429,7 +429,7 @@ func masterWriteWaits(ctx context.Context, addr, dir string) string {
 				parts = append(parts, fmt.Sprintf("settles {how=%q} %g", l["how"], v))
 			}
 		})
-	for _, lane := range []string{"critical", "offers", "background"} {
+	for _, lane := range []string{"assign", "critical", "offers", "background"} {
 		if count[lane] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %.0f x %.0f ms", lane, count[lane], 1000*sum[lane]/count[lane]))
 		}
