@@ -14,7 +14,7 @@ package controllers
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=agents,verbs=get;list;watch
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=assignments,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=assignments,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=resourceroles,verbs=get;list;watch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=resourceroles/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
