@@ -185,13 +185,27 @@ func (a *Agent) patch(ctx context.Context, w *statusWrite) (*agorav1.Task, error
 	return &out, nil
 }
 
-// get reads a Task from the apiserver: the agent keeps no cache of Tasks.
+// get reads a Task from the apiserver (from etcd): the agent keeps no
+// cache of Tasks.
 func (a *Agent) get(ctx context.Context, key types.NamespacedName) (*agorav1.Task, error) {
+	return a.getAt(ctx, key, "")
+}
+
+// getAt reads a Task at least as fresh as resourceVersion rv, which the
+// apiserver serves from its watch cache once that has caught up with rv (a
+// read from etcd when rv is empty). Reads of listed Tasks pass the version
+// of the Assignment that listed them: the master wrote it after the bind,
+// the LOST or the deletion it reports, so such a read shows them, without
+// a read from etcd for every task.
+func (a *Agent) getAt(ctx context.Context, key types.NamespacedName, rv string) (*agorav1.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	var out agorav1.Task
-	err := a.cfg.Clients.Agora.Get().Namespace(key.Namespace).Resource("tasks").Name(key.Name).Do(ctx).Into(&out)
-	if err != nil {
+	req := a.cfg.Clients.Agora.Get().Namespace(key.Namespace).Resource("tasks").Name(key.Name)
+	if rv != "" {
+		req = req.Param("resourceVersion", rv)
+	}
+	if err := req.Do(ctx).Into(&out); err != nil {
 		return nil, err
 	}
 	return &out, nil

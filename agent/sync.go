@@ -87,9 +87,9 @@ func entryKey(e agorav1.AssignedTask) types.NamespacedName {
 // admit reads a listed Task the agent has no record of and admits it.
 func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask) error {
 	a.mu.Lock()
-	seq := a.listedSeq
+	seq, rv := a.listedSeq, a.listedRV
 	a.mu.Unlock()
-	obj, err := a.get(ctx, entryKey(e))
+	obj, err := a.getAt(ctx, entryKey(e), rv)
 	switch {
 	case apierrors.IsNotFound(err):
 		a.done(uid) // deleted: the master unlists it
@@ -149,12 +149,12 @@ func (a *Agent) liveOrUnread(t *task) bool {
 // of the same name) means its process must stop and nothing is written.
 func (a *Agent) read(ctx context.Context, t *task) error {
 	a.mu.Lock()
-	key, seq := t.key, a.listedSeq
+	key, seq, rv := t.key, a.listedSeq, a.listedRV
 	a.mu.Unlock()
 	var obj *agorav1.Task
 	if key.Name != "" {
 		var err error
-		obj, err = a.get(ctx, key)
+		obj, err = a.getAt(ctx, key, rv)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
