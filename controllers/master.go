@@ -87,7 +87,7 @@ const (
 	DefaultAgentRemovalRate      = 10.0
 	DefaultTaskRetention         = time.Hour
 	DefaultAgentNamespace        = "agora-system"
-	DefaultWorkers               = 16
+	DefaultWorkers               = 48
 	// statusPeriod: summary status is written at most this often per object.
 	statusPeriod = 10 * time.Second
 	// settledOfferGrace keeps rescinded and expired offers (which hold no
