@@ -123,7 +123,7 @@ type Allocator struct {
 	minimum scalars
 	rng     *rand.Rand
 
-	agents      agentIndex // by name, into agentList
+	agents      agentIndex // by name
 	agentList   []*agent   // dense; agent.idx is the position
 	unreachable int        // agents not reachable: rounds copy agentList when 0
 	frameworks  map[string]*framework

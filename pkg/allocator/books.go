@@ -197,7 +197,7 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
 	}
-	ag := a.agents.get(agentName, a.agentList)
+	ag := a.agents.get(agentName)
 	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
