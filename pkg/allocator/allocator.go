@@ -153,7 +153,7 @@ type Allocator struct {
 	nGPUAware int
 	required  scalars // headroom still owed to unsatisfied guarantees
 	pos       []int   // positions of a role chain while re-sorting
-	sink      int64   // written by visitAll's reads ahead, so that they are kept
+	sink      int64   // written by the reads ahead (visitAll, Recover), so that they are kept
 }
 
 // New returns an empty allocator.

@@ -114,6 +114,7 @@ func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, r
 	if err != nil {
 		return err
 	}
+	a.sink += ag.readHoldings()
 	i := ag.find(c)
 	var have resources.Resources
 	if i >= 0 {
