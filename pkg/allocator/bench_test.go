@@ -182,19 +182,19 @@ func BenchmarkChurn(b *testing.B) {
 			}
 			accept(offers)
 		}
+		finish := func() benchTask { // a random task, removed
+			j := rng.IntN(len(tasks))
+			tk := tasks[j]
+			tasks[j] = tasks[len(tasks)-1]
+			tasks = tasks[:len(tasks)-1]
+			return tk
+		}
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
 		rt.start()
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
-			finish := func() benchTask {
-				j := rng.IntN(len(tasks))
-				tk := tasks[j]
-				tasks[j] = tasks[len(tasks)-1]
-				tasks = tasks[:len(tasks)-1]
-				return tk
-			}
 			// The next task is picked before the current one is
 			// recovered, so that the driver's read of it overlaps
 			// the allocator's work rather than adding to it.
