@@ -199,7 +199,7 @@ func validateAgent(op string, info AgentInfo) (*agent, error) {
 // AddAgent adds a reachable agent with nothing allocated; use AddAllocation
 // for the tasks it already runs.
 func (a *Allocator) AddAgent(info AgentInfo) error {
-	if a.agents.get(info.Name, a.agentList) != nil {
+	if a.agents.get(info.Name) != nil {
 		return errorf("AddAgent", agentSubject(info.Name), ErrExists, "remove it first or use UpdateAgent")
 	}
 	ag, err := validateAgent("AddAgent", info)
@@ -210,7 +210,7 @@ func (a *Allocator) AddAgent(info AgentInfo) error {
 	ag.reachable = true
 	ag.idx = len(a.agentList)
 	a.agentList = append(a.agentList, ag)
-	a.agents.put(ag.name, ag.idx, a.agentList)
+	a.agents.put(ag)
 	a.joinTotals(ag, +1)
 	return nil
 }
@@ -232,7 +232,7 @@ func (a *Allocator) joinTotals(ag *agent, sign int64) {
 // fails with ErrInsufficient if what is allocated there would not fit.
 // Filters stay (Mesos keeps them too).
 func (a *Allocator) UpdateAgent(info AgentInfo) error {
-	old := a.agents.get(info.Name, a.agentList)
+	old := a.agents.get(info.Name)
 	if old == nil {
 		return errorf("UpdateAgent", agentSubject(info.Name), ErrUnknownAgent, "add it first")
 	}
@@ -272,7 +272,7 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 // outstanding offers) is released from the frameworks' books, and its
 // filters go with it; the master rescinds the offers.
 func (a *Allocator) RemoveAgent(name string) error {
-	ag := a.agents.get(name, a.agentList)
+	ag := a.agents.get(name)
 	if ag == nil {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
@@ -292,11 +292,8 @@ func (a *Allocator) RemoveAgent(name string) error {
 	if !ag.reachable {
 		a.unreachable--
 	}
-	a.agents.remove(name, a.agentList)
+	a.agents.remove(name)
 	last := a.agentList[len(a.agentList)-1]
-	if last != ag {
-		a.agents.move(last.name, ag.idx, a.agentList)
-	}
 	a.agentList[ag.idx] = last
 	last.idx = ag.idx
 	a.agentList[len(a.agentList)-1] = nil
@@ -308,7 +305,7 @@ func (a *Allocator) RemoveAgent(name string) error {
 // cluster totals; its allocations stay, as its tasks may come back) or
 // reachable again.
 func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
-	ag := a.agents.get(name, a.agentList)
+	ag := a.agents.get(name)
 	if ag == nil {
 		return errorf("SetAgentReachable", agentSubject(name), ErrUnknownAgent, "")
 	}

@@ -57,10 +57,11 @@ const visitBatch = 8
 // is the oldest unfinished instruction; but independent loads issued back
 // to back are fetched in parallel. So agents are visited in batches: first
 // the batch's agents are read (their first line, and the line of the
-// filter fields), then the filter bits of those that have filters, each
-// step paying about one miss's latency for the whole batch; then the
-// visits find their data in cache. The loads feed a sink field so that the
-// compiler keeps them.
+// filter fields), then the filter bits of those that have filters and,
+// of those with something to offer, the holding keys and the line where a
+// new holding's scalars go (the offer books one), each step paying about
+// one miss's latency for the whole batch; then the visits find their data
+// in cache. The loads feed a sink field so that the compiler keeps them.
 func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
 	for i := 0; i < len(a.order); i += visitBatch {
 		batch := a.order[i:min(i+visitBatch, len(a.order))]
@@ -73,6 +74,9 @@ func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
 				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
 					sink += int64(ag.bits[w])
 				}
+			}
+			if n := ag.n; n < inlineHeld && a.allocatable(&ag.freeS) {
+				sink += int64(ag.keys[0]) + ag.s[n][0]
 			}
 		}
 		a.sink += sink

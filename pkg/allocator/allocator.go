@@ -123,7 +123,7 @@ type Allocator struct {
 	minimum scalars
 	rng     *rand.Rand
 
-	agents      agentIndex // by name, into agentList
+	agents      agentIndex // by name
 	agentList   []*agent   // dense; agent.idx is the position
 	unreachable int        // agents not reachable: rounds copy agentList when 0
 	frameworks  map[string]*framework
@@ -153,7 +153,7 @@ type Allocator struct {
 	nGPUAware int
 	required  scalars // headroom still owed to unsatisfied guarantees
 	pos       []int   // positions of a role chain while re-sorting
-	sink      int64   // written by visitAll's reads ahead, so that they are kept
+	sink      int64   // written by the reads ahead (visitAll, Recover), so that they are kept
 }
 
 // New returns an empty allocator.

@@ -114,6 +114,7 @@ func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, r
 	if err != nil {
 		return err
 	}
+	a.sink += ag.readHoldings()
 	i := ag.find(c)
 	var have resources.Resources
 	if i >= 0 {
@@ -197,7 +198,7 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
 	}
-	ag := a.agents.get(agentName, a.agentList)
+	ag := a.agents.get(agentName)
 	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}

@@ -40,7 +40,7 @@ func checkBooks(a *Allocator) error {
 	perClient := map[*client]scalars{}
 	perClientAgents := map[*client]int{}
 	for i, ag := range a.agentList {
-		if ag.idx != i || a.agents.get(ag.name, a.agentList) != ag {
+		if ag.idx != i || a.agents.get(ag.name) != ag {
 			return fmt.Errorf("%v: index broken", ag)
 		}
 		sum := ag.free()
@@ -167,11 +167,14 @@ func checkBooks(a *Allocator) error {
 	return err
 }
 
-func addAgents(t testing.TB, a *Allocator, n int, total string) {
+func addAgents(t testing.TB, a *Allocator, n int, total string) []string {
 	t.Helper()
+	names := make([]string, n)
 	for i := range n {
-		must(t, a.AddAgent(AgentInfo{Name: fmt.Sprintf("agent-%03d", i), Total: mustParse(total)}))
+		names[i] = fmt.Sprintf("agent-%03d", i)
+		must(t, a.AddAgent(AgentInfo{Name: names[i], Total: mustParse(total)}))
 	}
+	return names
 }
 
 // countBy tallies offers per framework.

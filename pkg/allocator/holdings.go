@@ -22,6 +22,19 @@ const (
 // inline for the first inlinePorts holdings (slice headers are 24 bytes),
 // and in moreRanges, allocated when needed, for the others.
 
+// readHoldings reads the scalars of every inline holding. Recover needs
+// one of them, but learns which only from the keys, on another line that
+// is itself a cache miss; loads that depend on nothing but ag are issued
+// right after the agent's first one and fetched alongside it, so the
+// holding's line arrives with the agent instead of after it.
+func (ag *agent) readHoldings() int64 {
+	var s int64
+	for i := range ag.s {
+		s += ag.s[i][0]
+	}
+	return s
+}
+
 // find returns the index of c's holding on ag, or -1.
 func (ag *agent) find(c *client) int {
 	if c == nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // TestAgentIndex drives the index with random adds and removes (the
-// allocator's swap-remove included) against a map, through growth and
+// allocator's swap-remove of its list included) against a map, through growth and
 // probe runs that wrap around the table.
 func TestAgentIndex(t *testing.T) {
 	for seed := range uint64(20) {
@@ -18,11 +18,8 @@ func TestAgentIndex(t *testing.T) {
 		for step := range 3000 {
 			if len(list) > 0 && rng.IntN(3) == 0 {
 				ag := list[rng.IntN(len(list))]
-				x.remove(ag.name, list)
+				x.remove(ag.name)
 				last := list[len(list)-1]
-				if last != ag {
-					x.move(last.name, ag.idx, list)
-				}
 				list[ag.idx], last.idx = last, ag.idx
 				list = list[:len(list)-1]
 				delete(model, ag.name)
@@ -33,7 +30,7 @@ func TestAgentIndex(t *testing.T) {
 				}
 				ag := &agent{name: name, idx: len(list)}
 				list = append(list, ag)
-				x.put(name, ag.idx, list)
+				x.put(ag)
 				model[name] = ag
 			}
 			if x.n != len(model) {
@@ -41,7 +38,7 @@ func TestAgentIndex(t *testing.T) {
 			}
 			for i := range 400 {
 				name := fmt.Sprintf("a%d", i)
-				if got := x.get(name, list); got != model[name] {
+				if got := x.get(name); got != model[name] {
 					t.Fatalf("seed %d step %d: get(%s) = %v, want %v", seed, step, name, got, model[name])
 				}
 			}

@@ -57,7 +57,7 @@ func (a *Allocator) AllocatedOn(fw, role, agentName string) (resources.Resources
 // AgentAvailable returns what is not allocated on an agent (reserved parts
 // included).
 func (a *Allocator) AgentAvailable(agentName string) (resources.Resources, error) {
-	ag := a.agents.get(agentName, a.agentList)
+	ag := a.agents.get(agentName)
 	if ag == nil {
 		return resources.Resources{}, errorf("AgentAvailable", agentSubject(agentName), ErrUnknownAgent, "")
 	}
