@@ -20,6 +20,9 @@ func TestMasterKilled(t *testing.T) {
 }
 
 func masterKilledAt(t *testing.T, point string) {
+	// The new master reads its lists in pages of 2: 2 agents, 3 or 4
+	// tasks, the offers.
+	defer controllers.SetRebuildPageSize(2)()
 	h := newHarness(t, 2, "cpus:8;mem:16Gi;disk:10Gi")
 	h.framework("f", nil)
 	var m1 *master

@@ -3,12 +3,23 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
+
+// rebuildPageSize is how many objects one request of the rebuild reads. A
+// single list of 100,000 Tasks ran past the apiserver's 60 s request
+// timeout on a busy machine, and the master could never start; pages of a
+// list share its first page's snapshot (continue tokens), so the rebuild
+// stays a consistent read. Tests set it smaller (export_test.go).
+var rebuildPageSize atomic.Int64
+
+func init() { rebuildPageSize.Store(500) }
 
 // rebuild reads everything the master needs straight from the apiserver
 // (consistent lists, not the cache, which may lag behind what the previous
@@ -23,67 +34,97 @@ import (
 // keep all of it alive.
 func (e *engine) rebuild(ctx context.Context) error {
 	r := e.m.reader
-	var nss corev1.NamespaceList
-	if err := r.List(ctx, &nss); err != nil {
-		return fmt.Errorf("listing namespaces: %w", err)
+	n := map[string]int{}
+	steps := []struct {
+		what string
+		list func() client.ObjectList
+		each func(client.ObjectList) int
+	}{
+		{"namespaces", func() client.ObjectList { return &corev1.NamespaceList{} }, func(l client.ObjectList) int {
+			items := l.(*corev1.NamespaceList).Items
+			for i := range items {
+				e.onNamespace(&items[i], false)
+			}
+			return len(items)
+		}},
+		{"resource roles", func() client.ObjectList { return &agorav1.ResourceRoleList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.ResourceRoleList).Items
+			for i := range items {
+				e.onRole(&items[i], false)
+			}
+			return len(items)
+		}},
+		{"agents", func() client.ObjectList { return &agorav1.AgentList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.AgentList).Items
+			for i := range items {
+				obj := items[i] // a copy of its own: see above
+				e.onAgent(&obj, false)
+			}
+			return len(items)
+		}},
+		{"assignments", func() client.ObjectList { return &agorav1.AssignmentList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.AssignmentList).Items
+			for i := range items {
+				obj := items[i]
+				e.onAssignment(&obj, false)
+			}
+			return len(items)
+		}},
+		{"leases", func() client.ObjectList { return &coordv1.LeaseList{} }, func(l client.ObjectList) int {
+			items := l.(*coordv1.LeaseList).Items
+			for i := range items {
+				e.onLease(&items[i], false)
+			}
+			return len(items)
+		}},
+		{"frameworks", func() client.ObjectList { return &agorav1.FrameworkList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.FrameworkList).Items
+			for i := range items {
+				e.onFramework(&items[i], false)
+			}
+			return len(items)
+		}},
+		{"offers", func() client.ObjectList { return &agorav1.OfferList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.OfferList).Items
+			for i := range items {
+				obj := items[i]
+				e.onOffer(&obj, false)
+			}
+			return len(items)
+		}},
+		{"tasks", func() client.ObjectList { return &agorav1.TaskList{} }, func(l client.ObjectList) int {
+			items := l.(*agorav1.TaskList).Items
+			for i := range items {
+				obj := items[i]
+				e.onTask(&obj, false)
+			}
+			return len(items)
+		}},
 	}
-	for i := range nss.Items {
-		e.onNamespace(&nss.Items[i], false)
+	for _, s := range steps {
+		count, err := listPages(ctx, r, s.list, s.each)
+		if err != nil {
+			return fmt.Errorf("listing %s: %w", s.what, err)
+		}
+		n[s.what] = count
 	}
-	var roles agorav1.ResourceRoleList
-	if err := r.List(ctx, &roles); err != nil {
-		return fmt.Errorf("listing resource roles: %w", err)
-	}
-	for i := range roles.Items {
-		e.onRole(&roles.Items[i], false)
-	}
-	var agents agorav1.AgentList
-	if err := r.List(ctx, &agents); err != nil {
-		return fmt.Errorf("listing agents: %w", err)
-	}
-	for i := range agents.Items {
-		obj := agents.Items[i] // a copy of its own: see below
-		e.onAgent(&obj, false)
-	}
-	var assigns agorav1.AssignmentList
-	if err := r.List(ctx, &assigns); err != nil {
-		return fmt.Errorf("listing assignments: %w", err)
-	}
-	for i := range assigns.Items {
-		obj := assigns.Items[i] // a copy of its own, as for agents
-		e.onAssignment(&obj, false)
-	}
-	var leases coordv1.LeaseList
-	if err := r.List(ctx, &leases); err != nil {
-		return fmt.Errorf("listing leases: %w", err)
-	}
-	for i := range leases.Items {
-		e.onLease(&leases.Items[i], false)
-	}
-	var fws agorav1.FrameworkList
-	if err := r.List(ctx, &fws); err != nil {
-		return fmt.Errorf("listing frameworks: %w", err)
-	}
-	for i := range fws.Items {
-		e.onFramework(&fws.Items[i], false)
-	}
-	var offers agorav1.OfferList
-	if err := r.List(ctx, &offers); err != nil {
-		return fmt.Errorf("listing offers: %w", err)
-	}
-	for i := range offers.Items {
-		obj := offers.Items[i] // a copy of its own: see below
-		e.onOffer(&obj, false)
-	}
-	var tasks agorav1.TaskList
-	if err := r.List(ctx, &tasks); err != nil {
-		return fmt.Errorf("listing tasks: %w", err)
-	}
-	for i := range tasks.Items {
-		obj := tasks.Items[i] // a copy of its own: see below
-		e.onTask(&obj, false)
-	}
-	e.log.Info("rebuilt state from the API", "agents", len(agents.Items), "frameworks", len(fws.Items),
-		"offers", len(offers.Items), "tasks", len(tasks.Items))
+	e.log.Info("rebuilt state from the API", "agents", n["agents"], "frameworks", n["frameworks"],
+		"offers", n["offers"], "tasks", n["tasks"])
 	return nil
+}
+
+// listPages lists in pages of rebuildPageSize and hands each page to each,
+// which returns how many objects it took.
+func listPages(ctx context.Context, r client.Reader, newList func() client.ObjectList, each func(client.ObjectList) int) (int, error) {
+	total, token := 0, ""
+	for {
+		l := newList()
+		if err := r.List(ctx, l, client.Limit(rebuildPageSize.Load()), client.Continue(token)); err != nil {
+			return total, err
+		}
+		total += each(l)
+		if token = l.GetContinue(); token == "" {
+			return total, nil
+		}
+	}
 }
