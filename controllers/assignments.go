@@ -170,7 +170,7 @@ func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav
 			return nil
 		}
 		if h := e.opts.Hooks.AfterAssign; err == nil && h != nil {
-			h(agent)
+			h(agent, listedKeys(want))
 		}
 		return func(e *engine) { e.assignmentWritten(agent, obj, err) }
 	}
@@ -252,4 +252,12 @@ func (e *engine) removeAgentTask(t *taskState) {
 	if t.listed.in {
 		e.markAssign(t.agent)
 	}
+}
+
+func listedKeys(tasks []agorav1.AssignedTask) []string {
+	out := make([]string, len(tasks))
+	for i, t := range tasks {
+		out[i] = key(t.Namespace, t.Name)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -34,7 +35,12 @@ func masterKilledAt(t *testing.T, point string) {
 	case "after-bind", "standby-takes-over":
 		hooks.AfterBind = func(string, string) { kill() }
 	case "after-assign-task-ends":
-		hooks.AfterAssign = func(string) { kill() }
+		// Killed once t0, the task the test waits for, is listed.
+		hooks.AfterAssign = func(_ string, tasks []string) {
+			if slices.Contains(tasks, h.ns+"/t0") {
+				kill()
+			}
+		}
 	case "before-settle":
 		hooks.BeforeSettle = func(string, string) { kill() }
 	case "mid-allocation":

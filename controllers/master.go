@@ -67,8 +67,9 @@ type Options struct {
 type Hooks struct {
 	// AfterBind runs after a task's bind write landed.
 	AfterBind func(namespace, task string)
-	// AfterAssign runs after an agent's Assignment write landed.
-	AfterAssign func(agent string)
+	// AfterAssign runs after an agent's Assignment write landed, with the
+	// Tasks it lists ("namespace/name").
+	AfterAssign func(agent string, tasks []string)
 	// BeforeSettle runs before the write that settles an answered offer.
 	BeforeSettle func(namespace, offer string)
 	// MidAllocation runs after an allocation round decided its offers and
