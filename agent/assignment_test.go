@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/agora-sched/agora/agent/sim"
@@ -36,10 +35,7 @@ func TestLaunchedOnceListed(t *testing.T) {
 	_, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
 
 	task := newTask(t, ns, "late", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
-	setStatus(t, task, func(s *agorav1.TaskStatus) {
-		now := metav1.Now()
-		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-	})
+	env.WriteBind(t, task)
 	stillState(t, task, agorav1.TaskStaging, 1500*time.Millisecond)
 	if n := ex.Running(); n != 0 {
 		t.Fatalf("%d tasks run before the master listed any", n)
@@ -71,10 +67,7 @@ func TestKillByEntry(t *testing.T) {
 
 	// Flagged kill before its launch: TASK_KILLED without running.
 	early := newTask(t, ns, "early", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
-	env.UpdateStatus(t, early, func(s *agorav1.TaskStatus) {
-		now := metav1.Now()
-		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-	})
+	env.WriteBind(t, early)
 	env.UpdateAssignment(t, name, func(s *agorav1.AssignmentSpec) {
 		s.Tasks = append(s.Tasks, agorav1.AssignedTask{Namespace: ns, Name: early.Name, UID: early.UID, Kill: true})
 	})
@@ -131,10 +124,7 @@ func TestListedUnknownIgnored(t *testing.T) {
 			agorav1.AssignedTask{Namespace: ns, Name: "no-such-task", UID: types.UID("00000000-0000-0000-0000-000000000001")},
 			agorav1.AssignedTask{Namespace: ns, Name: replaced.Name, UID: types.UID("00000000-0000-0000-0000-000000000002")})
 	})
-	setStatus(t, replaced, func(s *agorav1.TaskStatus) {
-		now := metav1.Now()
-		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-	})
+	env.WriteBind(t, replaced)
 	stillState(t, replaced, agorav1.TaskStaging, 1500*time.Millisecond)
 	if n, w := ex.Running(), a.StatusWrites(); n != 0 || w != 0 {
 		t.Fatalf("%d tasks run and %d status writes for entries of no such Task", n, w)

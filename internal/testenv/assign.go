@@ -14,15 +14,22 @@ import (
 )
 
 // Bind plays the master's binding of task to its spec.agentName, in the
-// master's order: the bind status write (TASK_STAGING, bindTime), then the
-// task's entry in the agent's Assignment, which is what the agent watches.
+// master's order: the bind status write, then the task's entry in the
+// agent's Assignment, which is what the agent watches.
 func (e *Env) Bind(t testing.TB, task *agorav1.Task) {
+	t.Helper()
+	e.WriteBind(t, task)
+	e.Assign(t, task)
+}
+
+// WriteBind writes only the master's bind of task (TASK_STAGING, source
+// master, bindTime), without listing it in its agent's Assignment.
+func (e *Env) WriteBind(t testing.TB, task *agorav1.Task) {
 	t.Helper()
 	e.UpdateStatus(t, task, func(s *agorav1.TaskStatus) {
 		now := metav1.Now()
 		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
 	})
-	e.Assign(t, task)
 }
 
 // Assign lists task in its agent's Assignment.
