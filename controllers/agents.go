@@ -124,10 +124,8 @@ func (e *engine) agentGone(a *agentState) {
 			e.log.Error(err, "removing agent", "agent", a.name)
 		}
 	}
-	for _, t := range e.tasks {
-		if t.agent == a.name {
-			t.accounted = false // RemoveAgent released them
-		}
+	for _, t := range e.agentTasks[a.name] {
+		t.accounted = false // RemoveAgent released them
 	}
 	for _, o := range e.offers {
 		if o.agent == a.name {

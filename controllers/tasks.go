@@ -317,8 +317,8 @@ func (e *engine) collectTasks(now time.Time) {
 // accountAgentTasks books the bound live tasks of an agent that just
 // registered with the allocator.
 func (e *engine) accountAgentTasks(agent string) {
-	for _, t := range e.tasks {
-		if t.agent == agent && t.bound && !t.accounted && !t.binding && !terminal(t.state) {
+	for _, t := range e.agentTasks[agent] {
+		if t.bound && !t.accounted && !t.binding && !terminal(t.state) {
 			e.accountTask(t)
 		}
 	}
@@ -327,8 +327,8 @@ func (e *engine) accountAgentTasks(agent string) {
 // liveTasksOn lists the bound tasks on an agent that have not ended.
 func (e *engine) liveTasksOn(agent string) []*taskState {
 	var out []*taskState
-	for _, t := range e.tasks {
-		if t.agent == agent && t.bound && !terminal(t.state) {
+	for _, t := range e.agentTasks[agent] {
+		if t.bound && !terminal(t.state) {
 			out = append(out, t)
 		}
 	}
