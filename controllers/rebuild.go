@@ -28,81 +28,52 @@ func init() { rebuildPageSize.Store(500) }
 // answered offers are settled, unexpired decline filters are reinstalled.
 // Every agent and framework starts with a full timeout from now.
 //
-// Agents, Offers and Tasks are handed over as copies of their own, not as
-// pointers into the lists: the books switch to the informers' copies when
+// Every object is handed over as a copy of its own, not as a
+// pointer into its list: the books switch to the informers' copies when
 // those replay the same versions, and one pointer left into a list would
 // keep all of it alive.
 func (e *engine) rebuild(ctx context.Context) error {
 	r := e.m.reader
 	n := map[string]int{}
 	steps := []struct {
-		what string
-		list func() client.ObjectList
-		each func(client.ObjectList) int
+		what   string
+		replay func() (int, error)
 	}{
-		{"namespaces", func() client.ObjectList { return &corev1.NamespaceList{} }, func(l client.ObjectList) int {
-			items := l.(*corev1.NamespaceList).Items
-			for i := range items {
-				e.onNamespace(&items[i], false)
-			}
-			return len(items)
+		{"namespaces", func() (int, error) {
+			return replay(ctx, r, func(l *corev1.NamespaceList) []corev1.Namespace { return l.Items },
+				func(o *corev1.Namespace) { e.onNamespace(o, false) })
 		}},
-		{"resource roles", func() client.ObjectList { return &agorav1.ResourceRoleList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.ResourceRoleList).Items
-			for i := range items {
-				e.onRole(&items[i], false)
-			}
-			return len(items)
+		{"resource roles", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.ResourceRoleList) []agorav1.ResourceRole { return l.Items },
+				func(o *agorav1.ResourceRole) { e.onRole(o, false) })
 		}},
-		{"agents", func() client.ObjectList { return &agorav1.AgentList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.AgentList).Items
-			for i := range items {
-				obj := items[i] // a copy of its own: see above
-				e.onAgent(&obj, false)
-			}
-			return len(items)
+		{"agents", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.AgentList) []agorav1.Agent { return l.Items },
+				func(o *agorav1.Agent) { e.onAgent(o, false) })
 		}},
-		{"assignments", func() client.ObjectList { return &agorav1.AssignmentList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.AssignmentList).Items
-			for i := range items {
-				obj := items[i]
-				e.onAssignment(&obj, false)
-			}
-			return len(items)
+		{"assignments", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.AssignmentList) []agorav1.Assignment { return l.Items },
+				func(o *agorav1.Assignment) { e.onAssignment(o, false) })
 		}},
-		{"leases", func() client.ObjectList { return &coordv1.LeaseList{} }, func(l client.ObjectList) int {
-			items := l.(*coordv1.LeaseList).Items
-			for i := range items {
-				e.onLease(&items[i], false)
-			}
-			return len(items)
+		{"leases", func() (int, error) {
+			return replay(ctx, r, func(l *coordv1.LeaseList) []coordv1.Lease { return l.Items },
+				func(o *coordv1.Lease) { e.onLease(o, false) })
 		}},
-		{"frameworks", func() client.ObjectList { return &agorav1.FrameworkList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.FrameworkList).Items
-			for i := range items {
-				e.onFramework(&items[i], false)
-			}
-			return len(items)
+		{"frameworks", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.FrameworkList) []agorav1.Framework { return l.Items },
+				func(o *agorav1.Framework) { e.onFramework(o, false) })
 		}},
-		{"offers", func() client.ObjectList { return &agorav1.OfferList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.OfferList).Items
-			for i := range items {
-				obj := items[i]
-				e.onOffer(&obj, false)
-			}
-			return len(items)
+		{"offers", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.OfferList) []agorav1.Offer { return l.Items },
+				func(o *agorav1.Offer) { e.onOffer(o, false) })
 		}},
-		{"tasks", func() client.ObjectList { return &agorav1.TaskList{} }, func(l client.ObjectList) int {
-			items := l.(*agorav1.TaskList).Items
-			for i := range items {
-				obj := items[i]
-				e.onTask(&obj, false)
-			}
-			return len(items)
+		{"tasks", func() (int, error) {
+			return replay(ctx, r, func(l *agorav1.TaskList) []agorav1.Task { return l.Items },
+				func(o *agorav1.Task) { e.onTask(o, false) })
 		}},
 	}
 	for _, s := range steps {
-		count, err := listPages(ctx, r, s.list, s.each)
+		count, err := s.replay()
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", s.what, err)
 		}
@@ -113,16 +84,25 @@ func (e *engine) rebuild(ctx context.Context) error {
 	return nil
 }
 
-// listPages lists in pages of rebuildPageSize and hands each page to each,
-// which returns how many objects it took.
-func listPages(ctx context.Context, r client.Reader, newList func() client.ObjectList, each func(client.ObjectList) int) (int, error) {
+// replay lists in pages of rebuildPageSize and hands every item of every
+// page to on, as a copy of its own (see rebuild). It returns how many
+// items it handed over.
+func replay[T any, PL interface {
+	*L
+	client.ObjectList
+}, L any](ctx context.Context, r client.Reader, items func(PL) []T, on func(*T)) (int, error) {
 	total, token := 0, ""
 	for {
-		l := newList()
+		l := PL(new(L))
 		if err := r.List(ctx, l, client.Limit(rebuildPageSize.Load()), client.Continue(token)); err != nil {
 			return total, err
 		}
-		total += each(l)
+		page := items(l)
+		for i := range page {
+			obj := page[i]
+			on(&obj)
+		}
+		total += len(page)
 		if token = l.GetContinue(); token == "" {
 			return total, nil
 		}
