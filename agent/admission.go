@@ -7,9 +7,9 @@ import (
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
-// admitLocked decides about a Task the agent has no record of. It returns
-// nil when there is nothing to do (not bound yet, or not the agent's to
-// report).
+// admitLocked decides about a listed Task the agent has no record of: the
+// entry in the agent's Assignment is its bind. It returns nil when there is
+// nothing to do (it ended, or is not the agent's to report).
 //
 // A bound task is admitted only if it fits beside the tasks already
 // admitted, as kubelet admits pods: leader election is not fencing, and two
@@ -20,10 +20,8 @@ func (a *Agent) admitLocked(obj *agorav1.Task) *task {
 	t := &task{uid: obj.UID}
 	t.observe(obj)
 	switch obj.Status.State {
-	case agorav1.TaskStaging:
-		if obj.Status.BindTime == nil {
-			return nil // the master has not bound it yet
-		}
+	case "", agorav1.TaskStaging:
+		// Bound: listed (older masters also wrote STAGING and bindTime).
 	case agorav1.TaskStarting, agorav1.TaskRunning, agorav1.TaskKilling:
 		// The API says it runs here, but the executor knows no such task:
 		// the process did not survive (host reboot, lost checkpoint).

@@ -126,7 +126,15 @@ func runningWrite(t *task) *statusWrite {
 	return &statusWrite{key: t.key, preRV: t.base.ResourceVersion, status: st}
 }
 
+// addStart adds what the agent's first writes carry: the process's start,
+// and the bind the master listed (the master writes no bind on the Task).
 func addStart(st map[string]any, t *task) {
+	if t.bind != nil && t.base.Status.BindTime == nil {
+		st["bindTime"] = *t.bind
+		if t.role != "" && t.base.Status.Role == "" {
+			st["role"] = t.role
+		}
+	}
 	if !t.startTime.IsZero() && t.base.Status.StartTime == nil {
 		st["startTime"] = metav1.NewTime(t.startTime)
 	}

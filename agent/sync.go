@@ -107,10 +107,6 @@ func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask
 		if isTerminal(obj.Status.State) {
 			a.done(uid) // ended without the agent
 		}
-		if obj.Status.BindTime == nil {
-			// The master lists only stored bindings; this read lagged.
-			a.queue.AddAfter(uid, time.Second)
-		}
 		return nil
 	}
 	t.readSeq = seq
@@ -201,6 +197,9 @@ func (a *Agent) step(ctx context.Context, t *task, e agorav1.AssignedTask) error
 // entry e in the Assignment (zero if unlisted).
 func (a *Agent) decideLocked(t *task, e agorav1.AssignedTask) plan {
 	var p plan
+	if e.BindTime != nil && t.bind == nil {
+		t.bind, t.role = e.BindTime, e.Role
+	}
 	alive := (t.launched || t.launching) && t.final == nil
 	killOrdered := e.Kill || (!t.gone && t.base.Spec.Kill)
 	stop := t.gone || killOrdered || isTerminal(t.base.Status.State)

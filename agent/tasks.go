@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -27,6 +28,8 @@ type task struct {
 	startTime time.Time
 	sandbox   string
 	healthy   *bool
+	bind      *metav1.Time // the bind, from the task's Assignment entry
+	role      string
 	killed    bool         // the executor accepted a Kill
 	final     *finalStatus // the terminal state to write, once known
 	gone      bool         // the Task object is gone: write nothing

@@ -6,9 +6,10 @@ import (
 )
 
 // AssignmentSpec lists the Tasks the master has bound to one agent (Mesos'
-// RunTask and KillTask messages, as state). The master alone writes it.
+// RunTask and KillTask messages, as state). The master alone writes it, and
+// listing a Task here is what binds it.
 type AssignmentSpec struct {
-	// Tasks bound to the agent whose binding is stored, until they end.
+	// Tasks bound to the agent, until they end.
 	// Entries of ended or deleted Tasks may linger until the next write.
 	// +optional
 	// +listType=map
@@ -29,6 +30,14 @@ type AssignedTask struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MinLength=1
 	UID types.UID `json:"uid"`
+	// BindTime is when the master bound the task; the agent copies it, with
+	// Role, into the Task's status with its first write.
+	// +optional
+	BindTime *metav1.Time `json:"bindTime,omitempty"`
+	// Role of the offer the task was bound on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	Role string `json:"role,omitempty"`
 	// Kill: the Task's spec.kill is set, or the Task was deleted while live.
 	// +optional
 	Kill bool `json:"kill,omitempty"`

@@ -230,8 +230,8 @@ type ResourceUsage struct {
 	PeakMemBytes int64 `json:"peakMemBytes,omitempty"`
 }
 
-// TaskStatus is written by the master (binding and master-sourced states) and
-// the agent (STARTING to terminal).
+// TaskStatus is written by the agent (STARTING to terminal, with the binding
+// it was told of) and the master (master-sourced states).
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || !(oldSelf.state in ['TASK_FINISHED','TASK_FAILED','TASK_KILLED','TASK_ERROR','TASK_DROPPED','TASK_GONE','TASK_GONE_BY_OPERATOR']) || (has(self.state) && self.state == oldSelf.state)",message="a task in a terminal state cannot change state"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state != 'TASK_LOST' || (has(self.state) && self.state in ['TASK_LOST','TASK_RUNNING'])",message="a TASK_LOST task can only become TASK_RUNNING again (its agent came back)"
 // +kubebuilder:validation:XValidation:rule="!has(self.reason) || self.reason.startsWith('REASON_')",message="reason must be a Mesos reason such as REASON_INVALID_OFFERS"
@@ -256,14 +256,16 @@ type TaskStatus struct {
 	// +kubebuilder:validation:MaxLength=4096
 	Message string `json:"message,omitempty"`
 
-	// BindTime is when the master bound the task to its offer's agent; the
-	// agent admits only bound tasks.
+	// BindTime is when the master bound the task to its offer's agent. The
+	// bind itself is the task's entry in the agent's Assignment; the agent
+	// copies its time here with its first status write, as does the master
+	// when it writes a state on a bound task first (docs/design.md).
 	// +optional
 	BindTime *metav1.Time `json:"bindTime,omitempty"`
 
-	// Role is the role of the offer the task was bound on, written with
-	// bindTime: the master books the task's resources under it, even after
-	// the offer is gone.
+	// Role is the role of the offer the task was bound on, copied with
+	// bindTime from the Assignment entry: the master books the task's
+	// resources under it, even after the offer is gone.
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	Role string `json:"role,omitempty"`
