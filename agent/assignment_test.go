@@ -26,8 +26,9 @@ func stillState(t *testing.T, task *agorav1.Task, state agorav1.TaskState, d tim
 	}
 }
 
-// TestLaunchedOnceListed: a bound task runs only once the master lists it
-// in the agent's Assignment.
+// TestLaunchedOnceListed: a task runs only once the master lists it in the
+// agent's Assignment, which is its bind, and the agent's first write
+// copies the entry's bindTime and role into the Task.
 func TestLaunchedOnceListed(t *testing.T) {
 	leaseNS := env.Namespace(t, "agora-system")
 	ns := env.Namespace(t, "fw")
@@ -35,15 +36,22 @@ func TestLaunchedOnceListed(t *testing.T) {
 	_, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
 
 	task := newTask(t, ns, "late", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
-	env.WriteBind(t, task)
-	stillState(t, task, agorav1.TaskStaging, 1500*time.Millisecond)
+	stillState(t, task, "", 1500*time.Millisecond)
 	if n := ex.Running(); n != 0 {
 		t.Fatalf("%d tasks run before the master listed any", n)
 	}
-	env.Assign(t, task)
-	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	env.BindAs(t, task, "web")
+	got := waitState(t, task, agorav1.TaskRunning, 10*time.Second)
 	if n := ex.Running(); n != 1 {
 		t.Errorf("%d tasks run, want 1", n)
+	}
+	var asn agorav1.Assignment
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, &asn); err != nil {
+		t.Fatal(err)
+	}
+	want := asn.Spec.Tasks[0].BindTime
+	if got.Status.BindTime == nil || !got.Status.BindTime.Equal(want) || got.Status.Role != "web" {
+		t.Errorf("RUNNING task: bindTime %v role %q, want the entry's %v and web", got.Status.BindTime, got.Status.Role, want)
 	}
 }
 
@@ -67,7 +75,6 @@ func TestKillByEntry(t *testing.T) {
 
 	// Flagged kill before its launch: TASK_KILLED without running.
 	early := newTask(t, ns, "early", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
-	env.WriteBind(t, early)
 	env.UpdateAssignment(t, name, func(s *agorav1.AssignmentSpec) {
 		s.Tasks = append(s.Tasks, agorav1.AssignedTask{Namespace: ns, Name: early.Name, UID: early.UID, Kill: true})
 	})
@@ -124,8 +131,7 @@ func TestListedUnknownIgnored(t *testing.T) {
 			agorav1.AssignedTask{Namespace: ns, Name: "no-such-task", UID: types.UID("00000000-0000-0000-0000-000000000001")},
 			agorav1.AssignedTask{Namespace: ns, Name: replaced.Name, UID: types.UID("00000000-0000-0000-0000-000000000002")})
 	})
-	env.WriteBind(t, replaced)
-	stillState(t, replaced, agorav1.TaskStaging, 1500*time.Millisecond)
+	stillState(t, replaced, "", 1500*time.Millisecond)
 	if n, w := ex.Running(), a.StatusWrites(); n != 0 || w != 0 {
 		t.Fatalf("%d tasks run and %d status writes for entries of no such Task", n, w)
 	}

@@ -89,8 +89,8 @@ func newTask(t *testing.T, ns, name, agentName string, res agorav1.Resources, mu
 	return task
 }
 
-// bind plays the master: it binds the task (state TASK_STAGING, bindTime),
-// then lists it in the agent's Assignment.
+// bind plays the master: it lists the task in the agent's Assignment,
+// which binds it.
 func bind(t *testing.T, task *agorav1.Task) {
 	t.Helper()
 	env.Bind(t, task)

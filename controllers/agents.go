@@ -119,6 +119,7 @@ func (e *engine) agentGone(a *agentState) {
 		}
 		e.setTaskState(t, state, agorav1.ReasonAgentRemoved, fmt.Sprintf("agent %q was removed", a.name))
 	}
+	e.dropBinds(a.name)
 	if a.inAlloc {
 		if err := e.alloc.RemoveAgent(a.name); err != nil {
 			e.log.Error(err, "removing agent", "agent", a.name)

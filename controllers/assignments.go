@@ -15,14 +15,16 @@ import (
 )
 
 // Each agent learns of its tasks from its Assignment, which only the
-// master writes: the tasks whose bind is stored, until they end. The agent
+// master writes: the tasks bound to the agent, until they end. Listing a
+// task there is its bind; no bind is written on the Task (the agent copies
+// the entry's bindTime and role with its first status write). The agent
 // watches that one object by name, a watch the apiserver indexes; a Task
 // watch by spec.agentName would be filtered for every Task write in the
 // cluster (docs/design.md, "How an agent learns of its tasks").
 //
-// Writes are coalesced per agent: one write carries every bind that landed
-// while the previous write for the agent was in flight, and entries of
-// tasks that ended leave with the next write rather than costing their own.
+// Writes are coalesced per agent: one write carries every bind made while
+// the previous write for the agent was in flight, and entries of tasks
+// that ended leave with the next write rather than costing their own.
 
 // assignSweep is how long an Assignment may keep entries of ended or
 // deleted tasks when nothing else makes the master write it.
@@ -30,9 +32,63 @@ const assignSweep = 30 * time.Second
 
 // assignState is the master's view of one agent's Assignment.
 type assignState struct {
-	obj       *agorav1.Assignment // latest version seen or written; nil: none
-	writing   bool                // a write is in flight
+	obj       *agorav1.Assignment                // latest version seen or written; nil: none
+	stored    map[types.UID]agorav1.AssignedTask // obj's entries by UID
+	writing   bool                               // a write is in flight
 	lastWrite time.Time
+}
+
+// setStored makes obj the agent's stored list and settles what it binds:
+// binds of this master that it lists have landed, and tasks it lists that
+// the books hold unbound were bound by another master.
+func (e *engine) setStored(agent string, s *assignState, obj *agorav1.Assignment) {
+	s.obj, s.stored = obj, nil
+	if obj == nil {
+		return
+	}
+	s.stored = make(map[types.UID]agorav1.AssignedTask, len(obj.Spec.Tasks))
+	for _, at := range obj.Spec.Tasks {
+		s.stored[at.UID] = at
+	}
+	for _, t := range e.agentTasks[agent] {
+		if _, ok := s.stored[types.UID(t.uid)]; !ok {
+			continue
+		}
+		switch {
+		case t.binding:
+			e.bindLanded(t)
+		case !t.bound:
+			e.syncTask(t)
+		}
+	}
+}
+
+// storedEntry is the task's entry in its agent's stored Assignment.
+func (e *engine) storedEntry(t *taskState) (agorav1.AssignedTask, bool) {
+	s := e.assigns[t.agent]
+	if s == nil {
+		return agorav1.AssignedTask{}, false
+	}
+	at, ok := s.stored[types.UID(t.uid)]
+	return at, ok
+}
+
+// boundInAPI: the API says the task is bound, by its stored entry or by
+// the bindTime on the Task (written by the agent, or by older masters).
+// It takes the bind's time and role for the books.
+func (e *engine) boundInAPI(t *taskState) bool {
+	if bt := t.obj.Status.BindTime; bt != nil {
+		t.bind = bt
+		return true
+	}
+	at, ok := e.storedEntry(t)
+	if ok {
+		t.bind = at.BindTime
+		if t.role == "" {
+			t.role = at.Role
+		}
+	}
+	return ok
 }
 
 // assignEntry is what the books want listed for one task.
@@ -51,10 +107,10 @@ func (e *engine) assign(agent string) *assignState {
 	return s
 }
 
-// wantedEntry: a task is listed once its bind is stored, until it ends
-// (LOST and UNREACHABLE stay: the task may still run and come back).
+// wantedEntry: a task is listed from its bind until it ends (LOST and
+// UNREACHABLE stay: the task may still run and come back).
 func wantedEntry(t *taskState) assignEntry {
-	if t.obj.Status.BindTime == nil || terminal(t.state) {
+	if !t.bound || terminal(t.state) {
 		return assignEntry{}
 	}
 	lost := t.state == agorav1.TaskLost || t.state == agorav1.TaskUnreachable
@@ -84,11 +140,11 @@ func (e *engine) onAssignment(obj *agorav1.Assignment, deleted bool) {
 	switch {
 	case deleted:
 		if s.obj != nil && s.obj.UID == obj.UID {
-			s.obj = nil
+			e.setStored(obj.Name, s, nil)
 			e.markAssign(obj.Name)
 		}
 	case s.obj == nil || newer(obj.ResourceVersion, s.obj.ResourceVersion):
-		s.obj = obj
+		e.setStored(obj.Name, s, obj)
 		e.markAssign(obj.Name) // written by someone else (an earlier master): compare
 	}
 }
@@ -106,14 +162,14 @@ func (e *engine) flushAssignments() {
 			continue // removed: nothing reads its list any more
 		}
 		want := e.assignedTasks(agent)
-		if s.obj != nil && slices.Equal(s.obj.Spec.Tasks, want) {
+		if s.obj != nil && slices.EqualFunc(s.obj.Spec.Tasks, want, sameEntry) {
 			continue
 		}
 		if s.obj == nil && len(want) == 0 {
 			continue
 		}
 		s.writing = true
-		e.doIn(laneAssign, e.assignJob(agent, s.obj, want))
+		e.doIn(laneAssign, e.assignJob(agent, s.obj, want, e.bindsIn(want)))
 	}
 }
 
@@ -143,17 +199,38 @@ func (e *engine) assignedTasks(agent string) []agorav1.AssignedTask {
 	var out []agorav1.AssignedTask
 	for _, t := range e.agentTasks[agent] {
 		if w := wantedEntry(t); w.in {
-			out = append(out, agorav1.AssignedTask{Namespace: t.ns, Name: t.name, UID: types.UID(t.uid), Kill: w.kill, Lost: w.lost})
+			out = append(out, agorav1.AssignedTask{Namespace: t.ns, Name: t.name, UID: types.UID(t.uid),
+				BindTime: t.bind, Role: t.role, Kill: w.kill, Lost: w.lost})
 		}
 	}
 	slices.SortFunc(out, func(a, b agorav1.AssignedTask) int { return strings.Compare(string(a.UID), string(b.UID)) })
 	return out
 }
 
+// sameEntry compares entries as the API stores them (times in seconds).
+func sameEntry(a, b agorav1.AssignedTask) bool {
+	if (a.BindTime == nil) != (b.BindTime == nil) || (a.BindTime != nil && a.BindTime.Unix() != b.BindTime.Unix()) {
+		return false
+	}
+	a.BindTime, b.BindTime = nil, nil
+	return a == b
+}
+
+// bindsIn names the tasks whose bind a write of want makes.
+func (e *engine) bindsIn(want []agorav1.AssignedTask) []types.NamespacedName {
+	var out []types.NamespacedName
+	for _, at := range want {
+		if t := e.tasks[key(at.Namespace, at.Name)]; t != nil && t.binding && t.uid == string(at.UID) {
+			out = append(out, types.NamespacedName{Namespace: at.Namespace, Name: at.Name})
+		}
+	}
+	return out
+}
+
 // assignJob creates or updates (conditioned on base's resourceVersion) an
 // agent's Assignment. On a conflict it returns the fresh object, and the
 // engine decides again on it.
-func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav1.AssignedTask) job {
+func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav1.AssignedTask, binds []types.NamespacedName) job {
 	// Owned by the Agent, so that deleting the Agent collects it; not a
 	// controller reference, which would need the right to block the
 	// Agent's deletion.
@@ -168,6 +245,11 @@ func (e *engine) assignJob(agent string, base *agorav1.Assignment, want []agorav
 		obj, err := e.writeAssignment(ctx, agent, base, want, owner)
 		if err != nil && ctx.Err() != nil {
 			return nil
+		}
+		if h := e.opts.Hooks.AfterBind; err == nil && h != nil {
+			for _, b := range binds {
+				h(b.Namespace, b.Name)
+			}
 		}
 		if h := e.opts.Hooks.AfterAssign; err == nil && h != nil {
 			h(agent, listedKeys(want))
@@ -225,9 +307,9 @@ func (e *engine) assignmentWritten(agent string, obj *agorav1.Assignment, err er
 	}
 	switch {
 	case obj == nil:
-		s.obj = nil
+		e.setStored(agent, s, nil)
 	case s.obj == nil || newer(obj.ResourceVersion, s.obj.ResourceVersion):
-		s.obj = obj
+		e.setStored(agent, s, obj)
 	}
 }
 

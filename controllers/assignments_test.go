@@ -11,26 +11,43 @@ import (
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
-// The master lists an agent's bound tasks in the agent's Assignment, with
-// the kill a framework asks for, and drops ended tasks from the list.
+// The master binds a task by listing it in its agent's Assignment, with
+// the bind's time and role and without writing the Task; it lists the
+// kill a framework asks for, and drops ended tasks from the list.
 func TestAssignmentListsBoundTasks(t *testing.T) {
 	h := newHarness(t, 1, "cpus:8;mem:16Gi;disk:10Gi")
 	h.master(masterOpts{name: "m"})
 	h.framework("f", nil)
 	agent := h.agents.Names()[0]
 	o := h.waitOffers("f", 1)[0]
+	// Paused, the agent writes nothing: what the Tasks hold is the master's.
+	if err := h.agents.Pause(agent); err != nil {
+		t.Fatal(err)
+	}
 	h.create(h.task("t0", "f", &o, "1", "1Gi"))
 	h.create(h.task("t1", "f", &o, "1", "1Gi"))
 	if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
 		t.Fatal(err)
 	}
-	t0, t1 := h.waitTask("t0", bound), h.waitTask("t1", bound)
+	t0, t1 := h.getTask("t0"), h.getTask("t1")
 	h.eventually("t0 and t1 listed", 20*time.Second, func() bool {
 		got := h.assignment(agent)
 		return listed(got, t0.UID) != nil && listed(got, t1.UID) != nil
 	})
-	if e := listed(h.assignment(agent), t0.UID); e.Namespace != h.ns || e.Name != "t0" || e.Kill || e.Lost {
-		t.Fatalf("entry of t0 is %+v, want namespace %s, name t0, no kill, not lost", *e, h.ns)
+	e := *listed(h.assignment(agent), t0.UID)
+	if e.Namespace != h.ns || e.Name != "t0" || e.Kill || e.Lost || e.BindTime == nil || e.Role != o.Spec.Role {
+		t.Fatalf("entry of t0 is %+v, want namespace %s, name t0, a bindTime, role %q, no kill, not lost", e, h.ns, o.Spec.Role)
+	}
+	h.waitOfferPhase(o.Name, agorav1.OfferAccepted) // settled after its binds
+	if s := h.getTask("t0").Status; s.State != "" || s.BindTime != nil {
+		t.Fatalf("the master wrote t0's status %+v; the entry is the bind", s)
+	}
+	if err := h.agents.Resume(agent); err != nil {
+		t.Fatal(err)
+	}
+	t0 = h.waitTask("t0", stateIs(agorav1.TaskRunning))
+	if s := t0.Status; s.BindTime == nil || !s.BindTime.Equal(e.BindTime) || s.Role != e.Role {
+		t.Errorf("RUNNING t0 has bindTime %v role %q, want the entry's %v %q", s.BindTime, s.Role, e.BindTime, e.Role)
 	}
 
 	patch := client.MergeFrom(t0.DeepCopy())
@@ -50,8 +67,6 @@ func TestAssignmentListsBoundTasks(t *testing.T) {
 		return listed(got, t0.UID) == nil && listed(got, t1.UID) != nil
 	})
 }
-
-func bound(s agorav1.TaskStatus) bool { return s.BindTime != nil }
 
 func (h *harness) assignment(agent string) *agorav1.Assignment {
 	a := &agorav1.Assignment{}

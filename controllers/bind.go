@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,65 +79,50 @@ func (e *engine) invalidOffer(t *taskState, message string) {
 	e.finaliseTask(t, state, agorav1.ReasonInvalidOffers, message)
 }
 
-// bindTask books the task on its offer and writes the binding.
+// bindTask books the task on its offer and lists it in its agent's
+// Assignment: that entry is the bind (docs/design.md). The task stays
+// binding until a stored Assignment lists it.
 func (e *engine) bindTask(t *taskState, o *offerState) {
 	e.bookOnOffer(t, o)
 	o.pendingBinds++
 	t.bound, t.binding = true, true
-	now := metav1.NewTime(e.clock.Now())
-	var after func()
-	if h := e.opts.Hooks.AfterBind; h != nil {
-		ns, name := t.ns, t.name
-		after = func() { h(ns, name) }
-	}
-	tk, ok, role := t.key, o.key, o.role
-	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
-		if x.Status.BindTime != nil || x.Status.State != "" {
-			return false
-		}
-		x.Status.BindTime = &now
-		x.Status.Role = role
-		x.Status.State = agorav1.TaskStaging
-		x.Status.Source = agorav1.SourceMaster
-		x.Status.Reason, x.Status.Message = "", ""
-		return true
-	}, after, func(e *engine, obj *agorav1.Task, out writeOutcome) { e.bindDone(tk, ok, obj, out) }))
+	// Whole seconds, as the API stores it: the entry compares equal after
+	// its round trip.
+	now := metav1.NewTime(e.clock.Now().Truncate(time.Second))
+	t.bind = &now
+	e.noteAssignment(t)
 }
 
-func (e *engine) bindDone(tk, ok string, obj *agorav1.Task, out writeOutcome) {
-	t := e.tasks[tk]
-	o := e.offers[ok]
-	if o != nil && o.pendingBinds > 0 {
+// bindLanded: a stored Assignment lists the binding task.
+func (e *engine) bindLanded(t *taskState) {
+	t.binding = false
+	e.bindSettled(t)
+	e.syncTask(t)
+}
+
+// bindSettled counts a bind that is no longer in flight on its offer,
+// which may then settle.
+func (e *engine) bindSettled(t *taskState) {
+	o := e.offers[t.offer]
+	if o == nil || o.uid != t.offerUID {
+		return
+	}
+	if o.pendingBinds > 0 {
 		o.pendingBinds--
 	}
-	if t == nil || string(obj.UID) != t.uid {
-		// Deleted meanwhile; forgetTask already returned its resources.
-		if o != nil {
-			e.maybeFinishSettle(o)
+	e.maybeFinishSettle(o)
+}
+
+// dropBinds ends the binds in flight on a removed agent: no Assignment
+// will list them. The tasks stay bound and are marked lost with the
+// agent's other tasks.
+func (e *engine) dropBinds(agent string) {
+	for _, t := range e.agentTasks[agent] {
+		if t.binding {
+			t.binding = false
+			e.bindSettled(t)
 		}
-		return
 	}
-	t.binding = false
-	bound := out == wrote || (out == notApplied && obj.Status.BindTime != nil)
-	if !bound {
-		// Not bound after all: give the resources back to the offer.
-		e.unbook(t)
-		t.bound = false
-	}
-	if out != gone && newer(obj.ResourceVersion, t.obj.ResourceVersion) {
-		t.obj = obj
-	}
-	if o != nil {
-		e.maybeFinishSettle(o)
-	}
-	if out == gone {
-		e.forgetTask(t)
-		return
-	}
-	if out == failed {
-		return // the write may yet show up; the next event for the task decides
-	}
-	e.syncTask(t)
 }
 
 // bookOnOffer moves a task's resources from its offer's remainder to the

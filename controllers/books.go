@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/resources"
 )
@@ -65,10 +67,11 @@ type taskState struct {
 	role          string // the offer's role, once known
 	res           resources.Resources
 	obj           *agorav1.Task
-	bound         bool // bindTime set, or a bind write in flight
-	binding       bool // bind write in flight
-	accounted     bool // its resources are booked in the allocator as a task
-	onOffer       bool // booked out of its offer's resources (bound on it)
+	bound         bool         // listed in a stored Assignment or bindTime set, or binding
+	binding       bool         // bound by this master; no stored Assignment lists it yet
+	bind          *metav1.Time // when it was bound, for its Assignment entry
+	accounted     bool         // its resources are booked in the allocator as a task
+	onOffer       bool         // booked out of its offer's resources (bound on it)
 	state         agorav1.TaskState
 	finalising    bool      // a master-sourced state write in flight
 	terminalSeen  time.Time // when the master saw it end (retention)

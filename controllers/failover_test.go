@@ -60,10 +60,11 @@ func masterKilledAt(t *testing.T, point string) {
 		m2 = h.master(masterOpts{name: "m2", leaderElect: true})
 	}
 
-	// after-assign-task-ends: the task bound and listed for its agent
-	// before the kill runs and ends while no master watches; its offer must
-	// still settle with it. (A task only bound before the kill waits for the
-	// next master to list it: after-bind.)
+	// after-bind: the master dies once an Assignment write bound a task;
+	// the next master learns of the bind from the stored Assignment alone
+	// (the Task holds no bind until its agent writes).
+	// after-assign-task-ends: t0, bound before the kill, runs and ends
+	// while no master watches; its offer must still settle with it.
 	ends := point == "after-assign-task-ends"
 	taskDur := "1h"
 	if ends {

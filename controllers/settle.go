@@ -88,7 +88,7 @@ func (e *engine) settleListed(k string, fresh *agorav1.Offer, tasks []agorav1.Ta
 				continue
 			}
 		}
-		if t.obj.Status.BindTime != nil && !t.bound {
+		if !t.bound && e.boundInAPI(t) {
 			e.syncTask(t) // bound by an earlier master: account it
 			continue
 		}

@@ -66,8 +66,8 @@ func (e *engine) upsertTask(obj *agorav1.Task) *taskState {
 // syncTask brings the books in line with the task's latest version.
 func (e *engine) syncTask(t *taskState) {
 	st := t.obj.Status
-	if st.BindTime != nil && !t.bound {
-		t.bound = true // bound by an earlier master, or seen before our reply
+	if !t.bound && e.boundInAPI(t) {
+		t.bound = true // bound by an earlier master
 		if terminal(st.State) && !t.binding {
 			// It ran and ended while no master watched (a failover): it
 			// still counts as launched on its unsettled offer.
@@ -205,9 +205,11 @@ func (e *engine) releaseTask(t *taskState) {
 // forgetTask drops a deleted task from the books.
 func (e *engine) forgetTask(t *taskState) {
 	if t.binding {
-		// The bind's reply finds the task gone and only fixes the offer's
-		// count; give the resources back here.
+		// No Assignment will list it now: give the resources back to the
+		// offer, which no longer waits for this bind.
+		t.binding = false
 		e.unbook(t)
+		e.bindSettled(t)
 	}
 	e.endTask(t)
 	delete(e.tasks, t.key)
@@ -226,13 +228,21 @@ func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, mes
 	}
 	t.finalising = true
 	now := metav1.NewTime(e.clock.Now())
-	tk := t.key
+	tk, bind, role := t.key, t.bind, t.role
 	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
 		if ended(x.Status.State) || x.Status.State == state {
 			return false
 		}
 		if x.Status.State == agorav1.TaskUnreachable && state != agorav1.TaskGone {
 			return false
+		}
+		if x.Status.BindTime == nil && bind != nil {
+			// The first state written on the task records its bind, as the
+			// agent's first write would.
+			x.Status.BindTime = bind
+			if x.Status.Role == "" {
+				x.Status.Role = role
+			}
 		}
 		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
 		x.Status.Source = agorav1.SourceMaster

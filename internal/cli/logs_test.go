@@ -161,7 +161,7 @@ func TestLogsFromAnAgentLogServer(t *testing.T) {
 			Resources(agorav1.Resources{CPUs: b.Q("100m")}).Obj()
 		task.Annotations = map[string]string{sim.AnnotationDuration: "1h"}
 		must(t, env.Client.Create(ctx, task))
-		env.Bind(t, task) // as the master: the bind, then the agent's Assignment
+		env.Bind(t, task) // as the master: the task's entry in the agent's Assignment
 		deadline := time.Now().Add(30 * time.Second)
 		for task.Status.State != agorav1.TaskRunning {
 			if time.Now().After(deadline) {

@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg *rest.Config, scheme client.Options, report 
 		agents: map[string]resources.Resources{}, frameworks: map[string]bool{},
 		offers: map[string]*offer{}, tasks: map[string]*task{},
 	}
-	lists := []client.ObjectList{&agorav1.AgentList{}, &agorav1.FrameworkList{}, &agorav1.OfferList{}, &agorav1.TaskList{}}
+	lists := []client.ObjectList{&agorav1.AgentList{}, &agorav1.FrameworkList{}, &agorav1.OfferList{}, &agorav1.TaskList{}, &agorav1.AssignmentList{}}
 	ch.streamRV = make([]uint64, len(lists))
 	var ws []watch.Interface
 	for i, l := range lists {
@@ -192,6 +192,10 @@ func itemsOf(l client.ObjectList) ([]client.Object, error) {
 			out = append(out, &l.Items[i])
 		}
 	case *agorav1.TaskList:
+		for i := range l.Items {
+			out = append(out, &l.Items[i])
+		}
+	case *agorav1.AssignmentList:
 		for i := range l.Items {
 			out = append(out, &l.Items[i])
 		}

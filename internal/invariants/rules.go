@@ -43,6 +43,10 @@ func (c *Checker) apply(ev *event) {
 		c.applyOffer(o, ev)
 	case *agorav1.Task:
 		c.applyTask(o, ev)
+	case *agorav1.Assignment:
+		if !ev.deleted {
+			c.applyAssignment(o, ev)
+		}
 	}
 }
 
@@ -123,11 +127,7 @@ func (c *Checker) applyTask(obj *agorav1.Task, ev *event) {
 	}
 	st := obj.Status
 	if st.BindTime != nil && !t.bound {
-		t.bound = true
-		c.checkBind(k, t, ev.rv)
-	}
-	if st.BindTime == nil && t.bound {
-		c.violate(fmt.Sprintf("invariant 2: task %s was unbound (rv %d)", k, ev.rv))
+		c.bind(k, t, ev.rv)
 	}
 	if st.State != t.state {
 		t.state, t.reason = st.State, st.Reason
@@ -151,6 +151,34 @@ func (c *Checker) applyTask(obj *agorav1.Task, ev *event) {
 	}
 	if t.bound {
 		c.checkAgent(t.agent, ev.rv)
+	}
+}
+
+// applyAssignment: listing a task in its agent's Assignment binds it.
+func (c *Checker) applyAssignment(obj *agorav1.Assignment, ev *event) {
+	for _, at := range obj.Spec.Tasks {
+		k := key(at.Namespace, at.Name)
+		t := c.tasks[k]
+		switch {
+		case t == nil || t.uid != string(at.UID):
+			// Deleted already: its entry lingers until the next write.
+		case t.agent != obj.Name:
+			c.violate(fmt.Sprintf("invariant 2: task %s for agent %s is listed in the Assignment of %s (rv %d)", k, t.agent, obj.Name, ev.rv))
+		case !t.bound:
+			c.bind(k, t, ev.rv)
+		}
+	}
+}
+
+// bind records the task's bind and checks it.
+func (c *Checker) bind(k string, t *task, rv uint64) {
+	t.bound = true
+	if t.state == "" {
+		c.checkBind(k, t, rv)
+		return
+	}
+	if t.reason == agorav1.ReasonInvalidOffers || t.reason == agorav1.ReasonTaskInvalid && t.state == agorav1.TaskError {
+		c.violate(fmt.Sprintf("invariant 2: task %s was bound after it ended %s %s (rv %d)", k, t.state, t.reason, rv))
 	}
 }
 

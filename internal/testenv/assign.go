@@ -13,32 +13,21 @@ import (
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
-// Bind plays the master's binding of task to its spec.agentName, in the
-// master's order: the bind status write, then the task's entry in the
-// agent's Assignment, which is what the agent watches.
+// Bind plays the master's binding of task to its spec.agentName: its
+// entry in the agent's Assignment, with the bind's time, is the bind.
 func (e *Env) Bind(t testing.TB, task *agorav1.Task) {
 	t.Helper()
-	e.WriteBind(t, task)
-	e.Assign(t, task)
+	e.BindAs(t, task, "")
 }
 
-// WriteBind writes only the master's bind of task (TASK_STAGING, source
-// master, bindTime), without listing it in its agent's Assignment.
-func (e *Env) WriteBind(t testing.TB, task *agorav1.Task) {
-	t.Helper()
-	e.UpdateStatus(t, task, func(s *agorav1.TaskStatus) {
-		now := metav1.Now()
-		s.State, s.Source, s.BindTime = agorav1.TaskStaging, agorav1.SourceMaster, &now
-	})
-}
-
-// Assign lists task in its agent's Assignment.
-func (e *Env) Assign(t testing.TB, task *agorav1.Task) {
+// BindAs binds task as Bind does, on an offer of role.
+func (e *Env) BindAs(t testing.TB, task *agorav1.Task, role string) {
 	t.Helper()
 	if task.UID == "" {
 		t.Fatalf("task %s has no UID: create it first", task.Name)
 	}
-	entry := agorav1.AssignedTask{Namespace: task.Namespace, Name: task.Name, UID: task.UID}
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	entry := agorav1.AssignedTask{Namespace: task.Namespace, Name: task.Name, UID: task.UID, BindTime: &now, Role: role}
 	e.UpdateAssignment(t, task.Spec.AgentName, func(s *agorav1.AssignmentSpec) {
 		s.Tasks = append(s.Tasks, entry)
 	})

@@ -395,7 +395,7 @@ func (d *Driver) onTask(obj any, deleted bool) {
 		return
 	}
 	if t.Status.State == "" {
-		return // not bound yet: nothing to report
+		return // no state yet (its agent reports the first): nothing to report
 	}
 	s := stateOf(t)
 	if prev, seen := d.tasks[t.UID]; seen && prev == s {
