@@ -39,6 +39,7 @@ type observer struct {
 	unmatched int      // resources freed while queued and never re-offered
 	samples   []string // why some tasks did not finish
 
+	listedFirst      map[string]bool      // task UIDs listed in an Assignment before the Task was seen
 	offerAdded       map[string]time.Time // offer name -> seen, until a task names it
 	offerToTask      latencies            // offer seen -> first task on it seen
 	createdToRunning latencies
@@ -56,7 +57,8 @@ func newObserver(want int, queued func() bool) *observer {
 	return &observer{
 		queued: queued, want: want,
 		tasks: map[string]*taskTimes{}, freed: map[string][]time.Time{}, offerAdded: map[string]time.Time{},
-		byState: map[agorav1.TaskState]int{}, allFinished: make(chan struct{}),
+		listedFirst: map[string]bool{},
+		byState:     map[agorav1.TaskState]int{}, allFinished: make(chan struct{}),
 	}
 }
 
@@ -82,6 +84,17 @@ func (o *observer) start(ctx context.Context, cfg *rest.Config) error {
 	}
 	if _, err := oi.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { o.onOffer(obj) },
+	}); err != nil {
+		return err
+	}
+	// A task is bound when its agent's Assignment lists it.
+	ai, err := c.GetInformer(ctx, &agorav1.Assignment{})
+	if err != nil {
+		return err
+	}
+	if _, err := ai.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { o.onAssignment(obj) },
+		UpdateFunc: func(_, obj any) { o.onAssignment(obj) },
 	}); err != nil {
 		return err
 	}
@@ -113,11 +126,9 @@ func (o *observer) onTask(obj any) {
 		}
 	}
 	st := t.Status.State
-	if tt.bound.IsZero() && (t.Status.BindTime != nil || st != "") {
-		tt.bound = now
-		o.bound++
-		o.lastBound = now
-		o.createdToBound.add(now.Sub(tt.added))
+	if t.Status.BindTime != nil || st != "" || o.listedFirst[string(t.UID)] {
+		delete(o.listedFirst, string(t.UID))
+		o.markBound(tt, now)
 	}
 	// A task that ends before its RUNNING write went out is reported
 	// terminal with its startTime: it ran, so that is when RUNNING was seen.
@@ -147,6 +158,33 @@ func (o *observer) onTask(obj any) {
 			}
 		}
 	}
+}
+
+func (o *observer) onAssignment(obj any) {
+	a, ok := obj.(*agorav1.Assignment)
+	if !ok {
+		return
+	}
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, at := range a.Spec.Tasks {
+		if tt := o.tasks[string(at.UID)]; tt != nil {
+			o.markBound(tt, now)
+		} else {
+			o.listedFirst[string(at.UID)] = true
+		}
+	}
+}
+
+func (o *observer) markBound(tt *taskTimes, now time.Time) {
+	if !tt.bound.IsZero() {
+		return
+	}
+	tt.bound = now
+	o.bound++
+	o.lastBound = now
+	o.createdToBound.add(now.Sub(tt.added))
 }
 
 // onOffer ends the wait of every resource release on the offer's agent:
