@@ -386,7 +386,9 @@ func (e *engine) finishOffer(o *offerState, obj *agorav1.Offer) {
 		offersTotal.WithLabelValues(o.fw, map[agorav1.OfferPhase]string{agorav1.OfferAccepted: "accepted", agorav1.OfferDeclined: "declined"}[st.Phase]).Inc()
 	case agorav1.OfferRescinded:
 		offersTotal.WithLabelValues(o.fw, "rescinded").Inc()
-		if wasWithdrawing {
+		// Not for a suppress: the framework asked for it, the offer's
+		// status says so, and an Event would be one more write per offer.
+		if wasWithdrawing && st.Reason != RescindRoleSuppressed {
 			e.event(obj, "Normal", "OfferRescinded", "Rescind", "offer rescinded: %s: %s", st.Reason, st.Message)
 		}
 	case agorav1.OfferExpired:
