@@ -208,9 +208,13 @@ type frameworks struct {
 func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrency int, res agorav1.Resources, dur time.Duration, ack bool) (*frameworks, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	fws := &frameworks{cancel: cancel}
+	// Each framework answers offers on workers goroutines and has at most
+	// workers Task creates in flight, so all of them together create with
+	// the references' concurrency.
 	workers := max(1, concurrency/n)
 	for i := range n {
-		d, err := sdk.Connect(ctx, sdk.Config{RESTConfig: cfg, Namespace: fmt.Sprintf("bench-fw-%d", i), Name: fmt.Sprintf("bench-%d", i)})
+		d, err := sdk.Connect(ctx, sdk.Config{RESTConfig: cfg, Namespace: fmt.Sprintf("bench-fw-%d", i), Name: fmt.Sprintf("bench-%d", i),
+			MaxConcurrentCreates: workers})
 		if err != nil {
 			fws.stop()
 			return nil, err

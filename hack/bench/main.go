@@ -43,7 +43,7 @@ func main() {
 	flag.IntVar(&c.agents, "agents", 1000, "simulated agents (8 cpus, 16Gi each), each with its own Lease and Assignment watch")
 	flag.IntVar(&c.tasks, "tasks", 3000, "tasks to run to completion, split between the frameworks")
 	flag.IntVar(&c.frameworks, "frameworks", 4, "frameworks launching tasks through pkg/sdk")
-	flag.IntVar(&c.concurrency, "concurrency", 16, "client goroutines creating objects: split between the frameworks, and used as is by the references")
+	flag.IntVar(&c.concurrency, "concurrency", 16, "objects created at once: the frameworks' Task creates in flight together (split between them), and the references' goroutines")
 	flag.DurationVar(&c.taskDuration, "task-duration", time.Second, "how long each simulated task runs")
 	flag.StringVar(&c.taskCPUs, "task-cpus", "1", "cpus of each task (and of each reference pod)")
 	flag.StringVar(&c.taskMem, "task-mem", "1Gi", "mem of each task (and of each reference pod)")

@@ -98,23 +98,20 @@ func (d *Driver) Accept(ctx context.Context, offer *agorav1.Offer, tasks []TaskI
 	return created, errors.Join(createErr, err)
 }
 
-// maxParallelCreates bounds the Task creates one Accept has in flight.
-const maxParallelCreates = 16
-
 // createTasks creates an offer's Tasks concurrently: an offer of a whole
 // agent carries many tasks, and creating them one after another made the
 // offer (and every task on it) wait for the sum of the round trips. It
-// returns the Tasks created, in TaskInfo order, and the failures.
+// returns the Tasks created, in TaskInfo order, and the failures. The
+// driver's Accepts share Config.MaxConcurrentCreates.
 func (d *Driver) createTasks(ctx context.Context, offer *agorav1.Offer, tasks []TaskInfo) ([]*agorav1.Task, error) {
 	objs := make([]*agorav1.Task, len(tasks))
 	errs := make([]error, len(tasks))
-	sem := make(chan struct{}, maxParallelCreates)
 	var wg sync.WaitGroup
 	for i, ti := range tasks {
 		objs[i] = d.taskFor(offer, ti)
-		sem <- struct{}{}
+		d.creates <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() { <-d.creates }()
 			if err := d.client.Create(ctx, objs[i]); err != nil {
 				errs[i] = fmt.Errorf("sdk: creating task %q: %w", ti.Name, err)
 			}

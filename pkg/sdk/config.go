@@ -56,7 +56,13 @@ type Config struct {
 	// Logger for background problems (failed Lease renewals); defaults to
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxConcurrentCreates bounds the Task creates the driver has in flight,
+	// over all its Accepts together; defaults to DefaultMaxConcurrentCreates.
+	MaxConcurrentCreates int
 }
+
+// DefaultMaxConcurrentCreates is the default of Config.MaxConcurrentCreates.
+const DefaultMaxConcurrentCreates = 16
 
 func (c *Config) complete() error {
 	if c.Name == "" {
@@ -76,6 +82,9 @@ func (c *Config) complete() error {
 	}
 	if c.RenewInterval <= 0 {
 		c.RenewInterval = DefaultRenewInterval
+	}
+	if c.MaxConcurrentCreates <= 0 {
+		c.MaxConcurrentCreates = DefaultMaxConcurrentCreates
 	}
 	if c.Identity == "" {
 		host, _ := os.Hostname()

@@ -79,6 +79,7 @@ type Driver struct {
 	tasks       map[types.UID]taskState // last delivered state per task
 	leaseObj    *coordinationv1.Lease
 	running     bool
+	creates     chan struct{} // a slot per Task create in flight
 
 	q       *queue
 	stopRun chan struct{}
@@ -139,7 +140,7 @@ func Connect(ctx context.Context, cfg Config) (*Driver, error) {
 	d := &Driver{
 		cfg: cfg, client: c, scheme: scheme,
 		outstanding: map[types.UID]bool{}, answered: map[types.UID]bool{}, tasks: map[types.UID]taskState{},
-		q: newQueue(), stopRun: make(chan struct{}),
+		q: newQueue(), stopRun: make(chan struct{}), creates: make(chan struct{}, cfg.MaxConcurrentCreates),
 	}
 	fw, err := d.register(ctx)
 	if err != nil {
