@@ -129,9 +129,13 @@ func (d *Driver) createTasks(ctx context.Context, offer *agorav1.Offer, tasks []
 
 // Decline answers offer Decline: its resources are not offered to this
 // framework again for refuseSeconds (0 means offer them again at once).
+// The answer counts no Tasks (Decline creates none), so the master settles
+// it without listing Tasks; a Task created on the offer some other way and
+// not yet seen by the master is dropped.
 func (d *Driver) Decline(ctx context.Context, offer *agorav1.Offer, refuseSeconds int32) error {
 	d.markAnswered(offer.UID, true)
-	return d.answer(ctx, offer, agorav1.OfferAnswer{Type: agorav1.OfferDecline, RefuseSeconds: &refuseSeconds})
+	var none int32
+	return d.answer(ctx, offer, agorav1.OfferAnswer{Type: agorav1.OfferDecline, RefuseSeconds: &refuseSeconds, Tasks: &none})
 }
 
 // checkOutstanding reads the offer from the apiserver (not a cache), so a

@@ -175,6 +175,8 @@ func TestAcceptOnGoneOfferCreatesNothing(t *testing.T) {
 	}
 }
 
+// Decline sets its filter and counts no Tasks, so the master settles it
+// without a list.
 func TestDeclineSetsRefuseSeconds(t *testing.T) {
 	ctx := context.Background()
 	ns := env.Namespace(t, "sdk-decline")
@@ -184,8 +186,8 @@ func TestDeclineSetsRefuseSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := getOffer(t, o).Spec.Answer
-	if ans == nil || ans.Type != agorav1.OfferDecline || *ans.RefuseSeconds != 120 {
-		t.Errorf("answer = %+v, want Decline refuseSeconds 120", ans)
+	if ans == nil || ans.Type != agorav1.OfferDecline || *ans.RefuseSeconds != 120 || ans.Tasks == nil || *ans.Tasks != 0 {
+		t.Errorf("answer = %+v, want Decline refuseSeconds 120 counting 0 tasks", ans)
 	}
 	// Accepting with no tasks is a decline with the master's default filter.
 	o2 := createOffer(t, b.Offer(ns, "o2", "fw", "node-1").Resources(b.Res("1", "1Gi")).Obj())
