@@ -119,7 +119,7 @@ func BenchmarkDeclineOffers(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			offers = a.Allocate(now)
+			offers = a.AllocateAppend(now, offers[:0]) // recovered: reuse
 			rt.durs = append(rt.durs, time.Since(start))
 			rt.offers += len(offers)
 			now = now.Add(time.Second)
@@ -189,6 +189,7 @@ func BenchmarkChurn(b *testing.B) {
 			tasks = tasks[:len(tasks)-1]
 			return tk
 		}
+		var offers []Offer // reused: accept is done with a round's offers
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -212,7 +213,7 @@ func BenchmarkChurn(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			offers := a.Allocate(t0)
+			offers = a.AllocateAppend(t0, offers[:0])
 			accept(offers)
 			rt.durs = append(rt.durs, time.Since(start))
 			rt.offers += len(offers)
