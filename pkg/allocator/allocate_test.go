@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -70,5 +71,72 @@ func TestAllocateAppend(t *testing.T) {
 	dst := []Offer{prefix}
 	if got := b.AllocateAppend(now, dst); len(got) != 1 || &got[0] != &dst[0] {
 		t.Fatalf("no eligible framework: got %v, want dst unchanged", got)
+	}
+}
+
+// TestRecoverAll: RecoverAll makes the same calls as Recover one by one,
+// in batches and across them, and stops at the first that fails.
+func TestRecoverAll(t *testing.T) {
+	setup := func() (*Allocator, []Offer) {
+		a := New(Options{Seed: 7})
+		for i := range 4 {
+			must(t, a.AddFramework(FrameworkInfo{ID: fmt.Sprintf("f%d", i)}))
+		}
+		addAgents(t, a, 30, "cpus:4;mem:4Gi")
+		return a, a.Allocate(t0)
+	}
+	a, offers := setup()
+	b, _ := setup()
+	if len(offers) < 2*recoverBatch+1 {
+		t.Fatalf("only %d offers", len(offers))
+	}
+	now := t0.Add(time.Second)
+	var rs []Recovery
+	for i, o := range offers {
+		r := Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources}
+		if i%3 == 0 {
+			r.Resources = mustParse("cpus:1") // part of it
+		}
+		if i%2 == 0 {
+			r.Refuse = time.Hour
+		}
+		rs = append(rs, r)
+	}
+	// A failing call after more than a batch: the ones before it are
+	// made, the ones after it are not.
+	bad := 2*recoverBatch + 3
+	rs = slices.Insert(rs, bad, Recovery{FrameworkID: "f0", Role: DefaultRole, Agent: "nope", Resources: mustParse("cpus:1")})
+	var want error
+	for _, r := range rs {
+		if want = a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); want != nil {
+			break
+		}
+	}
+	got := b.RecoverAll(rs, now)
+	if want == nil || got == nil || got.Error() != want.Error() {
+		t.Fatalf("RecoverAll returned %v, Recover one by one %v", got, want)
+	}
+	for _, x := range []*Allocator{a, b} {
+		if err := checkBooks(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
+		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
+	}
+	// The rest, without the failing one: the same again.
+	rest := rs[bad+1:]
+	for _, r := range rest {
+		must(t, a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now))
+	}
+	must(t, b.RecoverAll(rest, now))
+	for round := range 3 {
+		now = now.Add(time.Minute)
+		if w, g := fmt.Sprint(a.Allocate(now)), fmt.Sprint(b.Allocate(now)); w != g {
+			t.Fatalf("round %d after RecoverAll: %s, want %s", round, g, w)
+		}
+	}
+	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
+		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
 	}
 }

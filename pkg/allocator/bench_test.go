@@ -101,6 +101,7 @@ func BenchmarkDeclineOffers(b *testing.B) {
 		a, ids := mesosCluster(b, agents, frameworks)
 		now := t0
 		var offers []Offer
+		var recs [64]Recovery // the declines, passed to RecoverAll 64 at a time
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -114,8 +115,13 @@ func BenchmarkDeclineOffers(b *testing.B) {
 				b.StartTimer()
 			}
 			start := time.Now()
-			for _, o := range offers {
-				if err := a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 1000*time.Hour, now); err != nil {
+			for k := 0; k < len(offers); k += len(recs) {
+				n := 0
+				for _, o := range offers[k:min(k+len(recs), len(offers))] {
+					recs[n] = Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources, Refuse: 1000 * time.Hour}
+					n++
+				}
+				if err := a.RecoverAll(recs[:n], now); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -185,8 +191,9 @@ func BenchmarkChurn(b *testing.B) {
 			}
 			accept(offers)
 		}
-		var done []benchTask // the round's finished tasks
-		var offers []Offer   // reused: accept is done with a round's offers
+		var done []benchTask  // the round's finished tasks
+		var recs [64]Recovery // the finished tasks, passed to RecoverAll 64 at a time
+		var offers []Offer    // reused: accept is done with a round's offers
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -205,8 +212,13 @@ func BenchmarkChurn(b *testing.B) {
 				tasks[j] = tasks[len(tasks)-1]
 				tasks = tasks[:len(tasks)-1]
 			}
-			for _, tk := range done {
-				if err := a.Recover(fwNames[tk.fw], DefaultRole, agentNames[tk.agent], task, 0, t0); err != nil {
+			for k := 0; k < len(done); k += len(recs) {
+				n := 0
+				for _, tk := range done[k:min(k+len(recs), len(done))] {
+					recs[n] = Recovery{FrameworkID: fwNames[tk.fw], Role: DefaultRole, Agent: agentNames[tk.agent], Resources: task}
+					n++
+				}
+				if err := a.RecoverAll(recs[:n], t0); err != nil {
 					b.Fatal(err)
 				}
 			}
