@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"slices"
 	"time"
 
 	"github.com/agora-sched/agora/pkg/resources"
@@ -18,12 +19,22 @@ import (
 // The Offer values share port slices with the allocator's books; treat them
 // as read-only (as every resources value is).
 func (a *Allocator) Allocate(now time.Time) []Offer {
+	return a.AllocateAppend(now, nil)
+}
+
+// AllocateAppend is Allocate, appending the round's offers to dst and
+// returning the extended slice (dst itself if the round offers nothing). A
+// caller that is done with the previous round's offers passes them back
+// as offers[:0], so that a round writes its offers into memory already in
+// use instead of a new slice (104 bytes an offer, about 2 MB a round at
+// 20000 agents), which also spares the collector most of its work.
+func (a *Allocator) AllocateAppend(now time.Time, dst []Offer) []Offer {
 	a.round++
 	nowN := nowNanos(now)
 	unsatisfied := a.prepare()
 	if a.nEligible == 0 {
 		a.lastOffers = 0
-		return nil
+		return dst
 	}
 	a.order = a.order[:0]
 	if a.unreachable == 0 {
@@ -37,13 +48,13 @@ func (a *Allocator) Allocate(now time.Time) []Offer {
 	}
 	a.rng.Shuffle(len(a.order), func(i, j int) { a.order[i], a.order[j] = a.order[j], a.order[i] })
 
-	out := make([]Offer, 0, a.lastOffers+a.lastOffers/8+8) // rounds vary; growing copies it all
+	out := slices.Grow(dst, a.lastOffers+a.lastOffers/8+8) // rounds vary; growing copies it all
 	a.stage1 = unsatisfied
 	if unsatisfied {
 		a.visitAll(1, nowN, &out)
 	}
 	a.visitAll(2, nowN, &out)
-	a.lastOffers = len(out)
+	a.lastOffers = len(out) - len(dst)
 	return out
 }
 

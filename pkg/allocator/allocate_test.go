@@ -1,0 +1,142 @@
+package allocator
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestAllocateAppend: AllocateAppend into a reused buffer with offers
+// already in it makes the same decisions as Allocate, leaves the offers
+// before it alone, and merges a framework's stage 1 and stage 2 offers on
+// an agent (found by their index in the result) the same way.
+func TestAllocateAppend(t *testing.T) {
+	setup := func() *Allocator {
+		a := New(Options{Seed: 5})
+		must(t, a.SetRole(RoleInfo{Name: "q", Weight: 0.5, Guarantee: mustParse("cpus:5.5")}))
+		must(t, a.AddFramework(FrameworkInfo{ID: "q", Roles: []string{"q"}}))
+		for i := range 3 {
+			must(t, a.AddFramework(FrameworkInfo{ID: fmt.Sprintf("f%d", i)}))
+		}
+		addAgents(t, a, 12, "cpus:4;mem:4Gi")
+		return a
+	}
+	a, b := setup(), setup()
+	prefix := Offer{FrameworkID: "x", Role: "y", Agent: "z", Resources: mustParse("cpus:1")}
+	var want, buf []Offer
+	now := t0
+	for round := range 8 {
+		// Every other round the previous offers are declined (no
+		// filter) and come back; the rest stay allocated.
+		if round%2 == 1 {
+			for _, o := range want {
+				must(t, a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 0, now))
+				must(t, b.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 0, now))
+			}
+		}
+		want = a.Allocate(now)
+		buf = append(buf[:0], prefix)
+		buf = b.AllocateAppend(now, buf)
+		if len(buf) == 0 || fmt.Sprint(buf[0]) != fmt.Sprint(prefix) {
+			t.Fatalf("round %d: the offer before the round's was overwritten: %v", round, buf)
+		}
+		if got := buf[1:]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d: AllocateAppend offered\n%v\nAllocate\n%v", round, got, want)
+		}
+		if err := checkBooks(b); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if a.Stats().LastRoundOffers != b.Stats().LastRoundOffers {
+			t.Fatalf("round %d: last round's offers %d, want %d", round, b.Stats().LastRoundOffers, a.Stats().LastRoundOffers)
+		}
+		now = now.Add(time.Second)
+	}
+	// One framework, guaranteed part of the agent: stage 1 offers it
+	// that part and stage 2 the rest, merged into one offer.
+	c := New(Options{Seed: 1})
+	must(t, c.SetRole(RoleInfo{Name: "q", Guarantee: mustParse("cpus:1.5")}))
+	must(t, c.AddFramework(FrameworkInfo{ID: "q", Roles: []string{"q"}}))
+	must(t, c.AddAgent(AgentInfo{Name: "n", Total: mustParse("cpus:4;mem:4Gi")}))
+	got := c.AllocateAppend(t0, []Offer{prefix, prefix})
+	if len(got) != 3 || fmt.Sprint(got[:2]) != fmt.Sprint([]Offer{prefix, prefix}) ||
+		got[2].FrameworkID != "q" || !got[2].Resources.Equal(mustParse("cpus:4;mem:4Gi")) {
+		t.Fatalf("stage 1 and 2 offers not merged after dst's offers: %v", got)
+	}
+
+	// Nobody eligible: dst comes back as it was.
+	for _, id := range []string{"q", "f0", "f1", "f2"} {
+		must(t, b.Suppress(id))
+	}
+	dst := []Offer{prefix}
+	if got := b.AllocateAppend(now, dst); len(got) != 1 || &got[0] != &dst[0] {
+		t.Fatalf("no eligible framework: got %v, want dst unchanged", got)
+	}
+}
+
+// TestRecoverAll: RecoverAll makes the same calls as Recover one by one,
+// in batches and across them, and stops at the first that fails.
+func TestRecoverAll(t *testing.T) {
+	setup := func() (*Allocator, []Offer) {
+		a := New(Options{Seed: 7})
+		for i := range 4 {
+			must(t, a.AddFramework(FrameworkInfo{ID: fmt.Sprintf("f%d", i)}))
+		}
+		addAgents(t, a, 30, "cpus:4;mem:4Gi")
+		return a, a.Allocate(t0)
+	}
+	a, offers := setup()
+	b, _ := setup()
+	if len(offers) < 2*recoverBatch+1 {
+		t.Fatalf("only %d offers", len(offers))
+	}
+	now := t0.Add(time.Second)
+	var rs []Recovery
+	for i, o := range offers {
+		r := Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources}
+		if i%3 == 0 {
+			r.Resources = mustParse("cpus:1") // part of it
+		}
+		if i%2 == 0 {
+			r.Refuse = time.Hour
+		}
+		rs = append(rs, r)
+	}
+	// A failing call after more than a batch: the ones before it are
+	// made, the ones after it are not.
+	bad := 2*recoverBatch + 3
+	rs = slices.Insert(rs, bad, Recovery{FrameworkID: "f0", Role: DefaultRole, Agent: "nope", Resources: mustParse("cpus:1")})
+	var want error
+	for _, r := range rs {
+		if want = a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); want != nil {
+			break
+		}
+	}
+	got := b.RecoverAll(rs, now)
+	if want == nil || got == nil || got.Error() != want.Error() {
+		t.Fatalf("RecoverAll returned %v, Recover one by one %v", got, want)
+	}
+	for _, x := range []*Allocator{a, b} {
+		if err := checkBooks(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
+		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
+	}
+	// The rest, without the failing one: the same again.
+	rest := rs[bad+1:]
+	for _, r := range rest {
+		must(t, a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now))
+	}
+	must(t, b.RecoverAll(rest, now))
+	for round := range 3 {
+		now = now.Add(time.Minute)
+		if w, g := fmt.Sprint(a.Allocate(now)), fmt.Sprint(b.Allocate(now)); w != g {
+			t.Fatalf("round %d after RecoverAll: %s, want %s", round, g, w)
+		}
+	}
+	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
+		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
+	}
+}
