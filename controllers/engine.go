@@ -32,6 +32,7 @@ type engine struct {
 	leases      map[string]*leaseObs
 	assigns     map[string]*assignState          // by agent name
 	assignDirty map[string]struct{}              // agents whose list to compare at the next flush
+	offerBuf    []allocator.Offer                // the last round's offers, cleared, for the next
 	agentTasks  map[string]map[string]*taskState // agent name -> task key -> task
 
 	// parked tasks wait for their offer's create, settle or withdrawal.

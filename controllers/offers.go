@@ -45,7 +45,8 @@ func (e *engine) allocate() {
 	}
 	e.setOfferBudgets()
 	start := time.Now()
-	decided := e.alloc.Allocate(e.clock.Now())
+	// makeOffer copies what it keeps, so the next round may reuse the slice.
+	decided := e.alloc.AllocateAppend(e.clock.Now(), e.offerBuf[:0])
 	allocationRunSeconds.Observe(time.Since(start).Seconds())
 	for i, o := range decided {
 		e.makeOffer(o)
@@ -53,6 +54,8 @@ func (e *engine) allocate() {
 			e.opts.Hooks.MidAllocation()
 		}
 	}
+	clear(decided) // keep no names or ports alive until the next round
+	e.offerBuf = decided
 }
 
 // setOfferBudgets caps, for the coming round, the new offers of each
