@@ -65,7 +65,7 @@ type Options struct {
 // Hooks let tests stop a master at awkward moments (they cancel its
 // context). They run on the goroutine doing the work and must not block long.
 type Hooks struct {
-	// AfterBind runs after a task's bind write landed.
+	// AfterBind runs after an Assignment write that binds the task landed.
 	AfterBind func(namespace, task string)
 	// AfterAssign runs after an agent's Assignment write landed, with the
 	// Tasks it lists ("namespace/name").
