@@ -101,7 +101,6 @@ func BenchmarkDeclineOffers(b *testing.B) {
 		a, ids := mesosCluster(b, agents, frameworks)
 		now := t0
 		var offers []Offer
-		var recs [64]Recovery // the declines, passed to RecoverAll 64 at a time
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -115,13 +114,8 @@ func BenchmarkDeclineOffers(b *testing.B) {
 				b.StartTimer()
 			}
 			start := time.Now()
-			for k := 0; k < len(offers); k += len(recs) {
-				n := 0
-				for _, o := range offers[k:min(k+len(recs), len(offers))] {
-					recs[n] = Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources, Refuse: 1000 * time.Hour}
-					n++
-				}
-				if err := a.RecoverAll(recs[:n], now); err != nil {
+			for _, o := range offers {
+				if err := a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 1000*time.Hour, now); err != nil {
 					b.Fatal(err)
 				}
 			}
