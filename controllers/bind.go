@@ -95,14 +95,14 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 
 // bindLanded: a stored Assignment lists the binding task.
 func (e *engine) bindLanded(t *taskState) {
-	t.binding = false
-	e.bindSettled(t)
+	e.endBind(t)
 	e.syncTask(t)
 }
 
-// bindSettled counts a bind that is no longer in flight on its offer,
+// endBind ends the task's bind in flight and counts it off its offer,
 // which may then settle.
-func (e *engine) bindSettled(t *taskState) {
+func (e *engine) endBind(t *taskState) {
+	t.binding = false
 	o := e.offers[t.offer]
 	if o == nil || o.uid != t.offerUID {
 		return
@@ -119,8 +119,7 @@ func (e *engine) bindSettled(t *taskState) {
 func (e *engine) dropBinds(agent string) {
 	for _, t := range e.agentTasks[agent] {
 		if t.binding {
-			t.binding = false
-			e.bindSettled(t)
+			e.endBind(t)
 		}
 	}
 }

@@ -51,6 +51,8 @@ func (e *engine) rebuild(ctx context.Context) error {
 			return replay(ctx, r, func(l *agorav1.AgentList) []agorav1.Agent { return l.Items },
 				func(o *agorav1.Agent) { e.onAgent(o, false) })
 		}},
+		// Before the tasks: a task listed there is bound (its entry is the
+		// bind), and the tasks' replay judges the unbound ones.
 		{"assignments", func() (int, error) {
 			return replay(ctx, r, func(l *agorav1.AssignmentList) []agorav1.Assignment { return l.Items },
 				func(o *agorav1.Assignment) { e.onAssignment(o, false) })

@@ -207,9 +207,8 @@ func (e *engine) forgetTask(t *taskState) {
 	if t.binding {
 		// No Assignment will list it now: give the resources back to the
 		// offer, which no longer waits for this bind.
-		t.binding = false
 		e.unbook(t)
-		e.bindSettled(t)
+		e.endBind(t)
 	}
 	e.endTask(t)
 	delete(e.tasks, t.key)
