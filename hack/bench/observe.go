@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/sdk"
@@ -68,35 +69,28 @@ func (o *observer) start(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	ti, err := c.GetInformer(ctx, &agorav1.Task{})
-	if err != nil {
-		return err
-	}
-	if _, err := ti.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { o.onTask(obj) },
-		UpdateFunc: func(_, obj any) { o.onTask(obj) },
-	}); err != nil {
-		return err
-	}
-	oi, err := c.GetInformer(ctx, &agorav1.Offer{})
-	if err != nil {
-		return err
-	}
-	if _, err := oi.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { o.onOffer(obj) },
-	}); err != nil {
-		return err
-	}
-	// A task is bound when its agent's Assignment lists it.
-	ai, err := c.GetInformer(ctx, &agorav1.Assignment{})
-	if err != nil {
-		return err
-	}
-	if _, err := ai.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { o.onAssignment(obj) },
-		UpdateFunc: func(_, obj any) { o.onAssignment(obj) },
-	}); err != nil {
-		return err
+	// Offers count when added; Tasks and Assignments (a task is bound when
+	// its agent's Assignment lists it) on every version.
+	for _, w := range []struct {
+		obj     client.Object
+		on      func(any)
+		updates bool
+	}{
+		{&agorav1.Task{}, o.onTask, true},
+		{&agorav1.Offer{}, o.onOffer, false},
+		{&agorav1.Assignment{}, o.onAssignment, true},
+	} {
+		inf, err := c.GetInformer(ctx, w.obj)
+		if err != nil {
+			return err
+		}
+		h := toolscache.ResourceEventHandlerFuncs{AddFunc: w.on}
+		if w.updates {
+			h.UpdateFunc = func(_, obj any) { w.on(obj) }
+		}
+		if _, err := inf.AddEventHandler(h); err != nil {
+			return err
+		}
 	}
 	go func() { _ = c.Start(ctx) }()
 	if !c.WaitForCacheSync(ctx) {
