@@ -114,9 +114,9 @@ func TestConcurrentFrameworks(t *testing.T) {
 		t.Fatalf("only %d tasks launched", n)
 	}
 
-	// A rescinded offer: alpha suppresses its role.
+	// A rescinded offer: alpha is deactivated.
 	ro := h.waitOffers("alpha", 1)[0]
-	patchFramework(h, "alpha", func(f *agorav1.Framework) { f.Spec.SuppressedRoles = []string{"*"} })
+	patchFramework(h, "alpha", func(f *agorav1.Framework) { f.Spec.Deactivated = true })
 	h.waitOfferPhase(ro.Name, agorav1.OfferRescinded)
 	launch("alpha", h.task("alpha-rescinded", "alpha", &ro, "100m", "1Mi"), expInvalid)
 	// An expired offer: beta leaves one unanswered past the offer timeout.

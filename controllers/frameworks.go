@@ -45,7 +45,8 @@ func (e *engine) onFramework(obj *agorav1.Framework, deleted bool) {
 }
 
 // syncFramework brings the allocator in line with the framework: roles,
-// suppression, revive, activity; it rescinds offers it may no longer hold.
+// suppression, revive, activity; it rescinds offers it may no longer hold
+// (an inactive framework's, and those of roles it left).
 func (e *engine) syncFramework(f *fwState) {
 	if f.obj == nil || f.deleted {
 		return
@@ -78,11 +79,9 @@ func (e *engine) syncFramework(f *fwState) {
 		why, msg := e.inactiveReason(f)
 		e.rescindWhere(func(o *offerState) bool { return o.fw == f.key }, why, msg)
 	}
-	for _, role := range f.obj.Spec.SuppressedRoles {
-		e.rescindWhere(func(o *offerState) bool { return o.fw == f.key && o.role == role }, RescindRoleSuppressed,
-			fmt.Sprintf("the framework suppressed role %q", role))
-	}
-	e.rescindWhere(func(o *offerState) bool { return o.fw == f.key && !slices.Contains(f.roles, o.role) }, RescindRoleSuppressed,
+	// SUPPRESS stops new offers only, as in Mesos: the framework may still
+	// be launching on the offers it holds, and it declines the rest.
+	e.rescindWhere(func(o *offerState) bool { return o.fw == f.key && !slices.Contains(f.roles, o.role) }, RescindRoleUnsubscribed,
 		"the framework no longer subscribes to the offer's role")
 	e.dirty = true
 	e.writeFrameworkStatus(f, e.clock.Now(), false)

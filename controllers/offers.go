@@ -29,7 +29,7 @@ const (
 	RescindFrameworkTornDown  = "FRAMEWORK_TORN_DOWN"
 	RescindFrameworkRemoved   = "FRAMEWORK_REMOVED"
 	RescindFrameworkRejected  = "FRAMEWORK_REJECTED"
-	RescindRoleSuppressed     = "ROLE_SUPPRESSED"
+	RescindRoleUnsubscribed   = "ROLE_UNSUBSCRIBED"
 	RescindQuotaChanged       = "QUOTA_CHANGED"
 	RescindUnaccountable      = "UNACCOUNTABLE"
 	ExpireOfferTimeout        = "OFFER_TIMEOUT"
@@ -389,9 +389,9 @@ func (e *engine) finishOffer(o *offerState, obj *agorav1.Offer) {
 		offersTotal.WithLabelValues(o.fw, map[agorav1.OfferPhase]string{agorav1.OfferAccepted: "accepted", agorav1.OfferDeclined: "declined"}[st.Phase]).Inc()
 	case agorav1.OfferRescinded:
 		offersTotal.WithLabelValues(o.fw, "rescinded").Inc()
-		// Not for a suppress: the framework asked for it, the offer's
-		// status says so, and an Event would be one more write per offer.
-		if wasWithdrawing && st.Reason != RescindRoleSuppressed {
+		// Not for a role the framework left: it asked for that, the
+		// offer's status says so, and an Event would be one more write.
+		if wasWithdrawing && st.Reason != RescindRoleUnsubscribed {
 			e.event(obj, "Normal", "OfferRescinded", "Rescind", "offer rescinded: %s: %s", st.Reason, st.Message)
 		}
 	case agorav1.OfferExpired:

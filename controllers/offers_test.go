@@ -127,3 +127,48 @@ func TestAnswerTaskCount(t *testing.T) {
 	settle(&offers[1], 2, "w1") // counts one Task too many: listed after the wait
 	h.checker.Sync()
 }
+
+// SUPPRESS stops new offers and nothing else (as in Mesos): the offers the
+// framework holds stay outstanding and can still be accepted or declined;
+// unsuppressing brings offers back.
+func TestSuppressKeepsOutstandingOffers(t *testing.T) {
+	h := newHarness(t, 2, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("spark", nil)
+
+	held := h.waitOffers("spark", 2)[:2]
+	patchFramework(h, "spark", func(f *agorav1.Framework) { f.Spec.SuppressedRoles = []string{"*"} })
+	gen := h.getFramework("spark").Generation
+	h.eventually("master acted on the suppress", 10*time.Second, func() bool {
+		return h.getFramework("spark").Status.ObservedGeneration >= gen
+	})
+	h.advance(2 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(outstanding(h.offers("spark"))); n != 2 {
+		t.Fatalf("%d offers outstanding after the suppress, want the 2 held before it", n)
+	}
+
+	h.create(h.task("t1", "spark", &held[0], "1", "1Gi"))
+	if err := h.answer(&held[0], agorav1.OfferAccept, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.answer(&held[1], agorav1.OfferDecline, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.waitOfferPhase(held[0].Name, agorav1.OfferAccepted)
+	h.waitOfferPhase(held[1].Name, agorav1.OfferDeclined)
+	h.waitTask("t1", stateIs(agorav1.TaskRunning))
+
+	// Past both filters: still no offer while suppressed.
+	h.advance(3 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	h.advance(time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(outstanding(h.offers("spark"))); n != 0 {
+		t.Fatalf("%d offers made to a suppressed framework", n)
+	}
+	patchFramework(h, "spark", func(f *agorav1.Framework) { f.Spec.SuppressedRoles = nil })
+	h.advance(time.Second)
+	h.waitOffers("spark", 2)
+	h.checker.Sync()
+}

@@ -111,7 +111,9 @@ func (e *engine) writeFrameworkStatusWith(f *fwState, now time.Time, force bool,
 		c = &fwCounts{states: map[string]int32{}}
 	}
 	phase := e.phase(f)
-	phaseKey := fmt.Sprintf("%s|%t|%s", phase, f.connected, f.rejectMsg)
+	// A new generation is written at once too: observedGeneration tells
+	// the user that the master acted on a suppress or a revive.
+	phaseKey := fmt.Sprintf("%s|%t|%s|%d", phase, f.connected, f.rejectMsg, f.obj.Generation)
 	shares, dominant := e.frameworkShares(f)
 	summary := fmt.Sprintf("%v|%d|%d|%s|%v", c.states, c.active, c.outstanding, dominant, shares)
 	phaseChanged := phaseKey != f.lastPhaseKey()

@@ -256,8 +256,9 @@ func (d *Driver) markAnswered(uid types.UID, answered bool) {
 	}
 }
 
-// Suppress stops offers for roles (all the framework's roles when none are
-// given), Mesos' SUPPRESS. Decline filters are left as they are.
+// Suppress stops new offers for roles (all the framework's roles when none
+// are given), Mesos' SUPPRESS. Offers already held stay outstanding (answer
+// them); decline filters are left as they are.
 func (d *Driver) Suppress(ctx context.Context, roles ...string) error {
 	return d.updateFramework(ctx, func(fw *agorav1.Framework) error {
 		want := roles
