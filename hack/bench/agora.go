@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,13 +59,14 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 				f.failures.Add(1)
 			}
 		})
-		f.maybeSuppress(ctx)
+		f.jobs.push(func() { f.maybeSuppress(ctx) })
 		return
 	}
-	f.left.Add(-n)
+	if f.left.Add(-n) == 0 {
+		f.jobs.push(func() { f.maybeSuppress(ctx) })
+	}
 	f.inflight.Add(1)
 	f.jobs.push(func() {
-		defer f.maybeSuppress(ctx)
 		defer f.inflight.Add(-1)
 		tasks := make([]sdk.TaskInfo, n)
 		for i := range tasks {
@@ -90,12 +92,11 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 	})
 }
 
-// maybeSuppress stops offers once everything is launched (Mesos' SUPPRESS),
-// so that the others get the freed resources at once. Not while an Accept
-// runs: Agora rescinds a suppressed framework's outstanding offers, and the
-// tasks being created on them would be lost.
+// maybeSuppress stops offers once every task has an offer to go on (Mesos'
+// SUPPRESS), even while those Accepts still run: a suppress leaves the
+// offers the framework holds alone, and offers it cannot use are declined.
 func (f *benchFramework) maybeSuppress(ctx context.Context) {
-	if f.left.Load() == 0 && f.inflight.Load() == 0 && f.suppress.CompareAndSwap(false, true) {
+	if f.left.Load() == 0 && f.suppress.CompareAndSwap(false, true) {
 		if err := f.d.Suppress(ctx); err != nil {
 			f.suppress.Store(false)
 			f.failures.Add(1)
@@ -238,12 +239,13 @@ func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrenc
 }
 
 func (fws *frameworks) queued() bool {
-	for _, f := range fws.list {
-		if f.queued() {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(fws.list, (*benchFramework).queued)
+}
+
+// wanting says whether some framework has tasks with no offer to go on yet:
+// only then is there a next framework for freed resources to be offered to.
+func (fws *frameworks) wanting() bool {
+	return slices.ContainsFunc(fws.list, func(f *benchFramework) bool { return f.left.Load() > 0 })
 }
 
 // lastCreate is when the last task create of any framework returned.

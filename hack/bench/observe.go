@@ -19,10 +19,10 @@ import (
 // and times what it sees on its own clock: creationTimestamp has a 1 s
 // resolution, so latencies are measured from watch receipt to watch receipt.
 type observer struct {
-	// queued says whether some framework still has tasks to launch; offer
-	// latency is only meaningful then (idle resources are not re-offered to
-	// suppressed frameworks).
-	queued func() bool
+	// wanting says whether some framework has tasks with no offer yet:
+	// offer latency is only meaningful then (freed resources nobody wants
+	// are not offered to suppressed frameworks).
+	wanting func() bool
 
 	mu        sync.Mutex
 	tasks     map[string]*taskTimes // by UID
@@ -37,7 +37,7 @@ type observer struct {
 	lastBound time.Time
 	lastEnded time.Time
 	offers    int
-	unmatched int      // resources freed while queued and never re-offered
+	unmatched int      // resources freed while wanted and never re-offered
 	samples   []string // why some tasks did not finish
 
 	listedFirst      map[string]bool      // task UIDs listed in an Assignment before the Task was seen
@@ -45,6 +45,7 @@ type observer struct {
 	offerToTask      latencies            // offer seen -> first task on it seen
 	createdToRunning latencies
 	createdToBound   latencies
+	boundToRunning   latencies // the agent's part of created -> RUNNING
 	offerLatency     latencies
 	allFinished      chan struct{}
 	want             int
@@ -54,9 +55,9 @@ type taskTimes struct {
 	added, bound, running, ended time.Time
 }
 
-func newObserver(want int, queued func() bool) *observer {
+func newObserver(want int, wanting func() bool) *observer {
 	return &observer{
-		queued: queued, want: want,
+		wanting: wanting, want: want,
 		tasks: map[string]*taskTimes{}, freed: map[string][]time.Time{}, offerAdded: map[string]time.Time{},
 		listedFirst: map[string]bool{},
 		byState:     map[agorav1.TaskState]int{}, allFinished: make(chan struct{}),
@@ -130,6 +131,9 @@ func (o *observer) onTask(obj any) {
 		tt.running = now
 		o.running++
 		o.createdToRunning.add(now.Sub(tt.added))
+		if !tt.bound.IsZero() {
+			o.boundToRunning.add(now.Sub(tt.bound))
+		}
 	}
 	if tt.ended.IsZero() && sdk.IsTerminal(st) {
 		tt.ended = now
@@ -139,7 +143,7 @@ func (o *observer) onTask(obj any) {
 		if st != agorav1.TaskFinished && len(o.samples) < 5 {
 			o.samples = append(o.samples, fmt.Sprintf("%s %s %s: %s", t.Name, st, t.Status.Reason, t.Status.Message))
 		}
-		if o.queued() && t.Spec.AgentName != "" {
+		if o.wanting() && t.Spec.AgentName != "" {
 			o.freed[t.Spec.AgentName] = append(o.freed[t.Spec.AgentName], now)
 		}
 		if st == agorav1.TaskFinished {

@@ -195,7 +195,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var fwsP atomic.Pointer[frameworks] // set once the frameworks run
-	obs := newObserver(c.tasks, func() bool { f := fwsP.Load(); return f != nil && f.queued() })
+	obs := newObserver(c.tasks, func() bool { f := fwsP.Load(); return f != nil && f.wanting() })
 	if err := obs.start(runCtx, cfg); err != nil {
 		return err
 	}
@@ -290,8 +290,14 @@ wait:
 	r.set("agora.c2b_p99_ms", ms(obs.createdToBound.pct(99)))
 	r.set("agora.c2r_p50_ms", ms(obs.createdToRunning.pct(50)))
 	r.set("agora.c2r_p99_ms", ms(obs.createdToRunning.pct(99)))
-	r.set("agora.offer_p50_ms", ms(obs.offerLatency.pct(50)))
-	r.set("agora.offer_p99_ms", ms(obs.offerLatency.pct(99)))
+	r.set("agora.b2r_p50_ms", ms(obs.boundToRunning.pct(50)))
+	r.set("agora.b2r_p99_ms", ms(obs.boundToRunning.pct(99)))
+	if obs.offerLatency.count() > 0 {
+		r.set("agora.offer_p50_ms", ms(obs.offerLatency.pct(50)))
+		r.set("agora.offer_p99_ms", ms(obs.offerLatency.pct(99)))
+	} else {
+		r.notes = append(r.notes, "no resources were freed while a framework still wanted offers: no offer latency (fewer --agents make the frameworks wait for freed resources)")
+	}
 	r.set("agora.offer_to_task_p50_ms", ms(obs.offerToTask.pct(50)))
 	r.set("agora.offer_to_task_p99_ms", ms(obs.offerToTask.pct(99)))
 	r.set("agora.offer_samples", float64(obs.offerLatency.count()))
