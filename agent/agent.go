@@ -23,6 +23,7 @@ const (
 	DefaultRenewInterval   = 10 * time.Second
 	DefaultSummaryInterval = 10 * time.Second
 	DefaultKillGracePeriod = 3 * time.Second
+	DefaultWorkers         = 8
 )
 
 // Config configures one agent.
@@ -49,7 +50,9 @@ type Config struct {
 	// SummaryInterval is the least time between two writes of the Agent's
 	// status.allocated and status.tasks (default 10s).
 	SummaryInterval time.Duration
-	// Workers process Task changes in parallel (default 2).
+	// Workers bounds the Task changes processed in parallel (default 8):
+	// an Assignment write often lists several tasks at once, and each needs
+	// its own status writes. Workers are started only while there is work.
 	Workers int
 	// Executor runs the tasks.
 	Executor Executor
@@ -118,7 +121,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.SummaryInterval = DefaultSummaryInterval
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 2
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.Log.GetSink() == nil {
 		cfg.Log = logr.Discard()
@@ -230,12 +233,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.initialSync(ctx)
-	for range a.cfg.Workers {
-		wg.Go(func() {
-			for a.processNext(ctx) {
-			}
-		})
-	}
+	wg.Go(func() { a.dispatch(ctx, &wg) })
 	close(a.ready)
 	a.log.Info("agent ready")
 	<-ctx.Done()

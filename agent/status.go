@@ -202,9 +202,10 @@ func (a *Agent) get(ctx context.Context, key types.NamespacedName) (*agorav1.Tas
 // getAt reads a Task at least as fresh as resourceVersion rv, which the
 // apiserver serves from its watch cache once that has caught up with rv (a
 // read from etcd when rv is empty). Reads of listed Tasks pass the version
-// of the Assignment that listed them: the master wrote it after the bind,
-// the LOST or the deletion it reports, so such a read shows them, without
-// a read from etcd for every task.
+// of the Assignment that listed them: the master wrote it after the LOST or
+// the deletion it reports, so such a read shows them, without a read from
+// etcd for every task. A plain bind's first read passes the version the
+// master bound (see admit).
 func (a *Agent) getAt(ctx context.Context, key types.NamespacedName, rv string) (*agorav1.Task, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()

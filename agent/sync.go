@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,24 +15,37 @@ import (
 // errRetry asks for the task to be synced again after a backoff.
 var errRetry = errors.New("retry")
 
-func (a *Agent) processNext(ctx context.Context) bool {
-	uid, shutdown := a.queue.Get()
-	if shutdown {
-		return false
+// dispatch hands queued tasks to at most Workers goroutines, started per
+// item: an idle agent keeps one goroutine, not a pool (simulated agents run
+// by the thousand). The queue never hands out one task twice at once.
+func (a *Agent) dispatch(ctx context.Context, wg *sync.WaitGroup) {
+	slots := make(chan struct{}, a.cfg.Workers)
+	for {
+		slots <- struct{}{}
+		uid, shutdown := a.queue.Get()
+		if shutdown {
+			return
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			a.process(ctx, uid)
+		})
 	}
+}
+
+func (a *Agent) process(ctx context.Context, uid types.UID) {
 	defer a.queue.Done(uid)
 	if err := a.sync(ctx, uid); err != nil {
 		if ctx.Err() != nil {
-			return true
+			return
 		}
 		if !errors.Is(err, errRetry) {
 			a.log.Error(err, "syncing task", "uid", uid)
 		}
 		a.queue.AddRateLimited(uid)
-		return true
+		return
 	}
 	a.queue.Forget(uid)
-	return true
 }
 
 // plan is what one sync does outside the lock.
@@ -89,6 +103,12 @@ func (a *Agent) admit(ctx context.Context, uid types.UID, e agorav1.AssignedTask
 	a.mu.Lock()
 	seq, rv := a.listedSeq, a.listedRV
 	a.mu.Unlock()
+	if e.ResourceVersion != "" && !e.Lost && !e.Kill {
+		// A plain bind: the master wrote nothing on the Task since the
+		// version it bound, so that version is fresh enough, and the watch
+		// cache has it already. Its later writes are flagged in the entry.
+		rv = e.ResourceVersion
+	}
 	obj, err := a.getAt(ctx, entryKey(e), rv)
 	switch {
 	case apierrors.IsNotFound(err):

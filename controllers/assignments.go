@@ -77,18 +77,21 @@ func (e *engine) storedEntry(t *taskState) (agorav1.AssignedTask, bool) {
 // the bindTime on the Task (written by the agent, or by older masters).
 // It takes the bind's time and role for the books.
 func (e *engine) boundInAPI(t *taskState) bool {
+	at, listed := e.storedEntry(t)
+	if listed && t.bindRV == "" {
+		t.bindRV = at.ResourceVersion
+	}
 	if bt := t.obj.Status.BindTime; bt != nil {
 		t.bind = bt
 		return true
 	}
-	at, ok := e.storedEntry(t)
-	if ok {
+	if listed {
 		t.bind = at.BindTime
 		if t.role == "" {
 			t.role = at.Role
 		}
 	}
-	return ok
+	return listed
 }
 
 // assignEntry is what the books want listed for one task.
@@ -200,7 +203,7 @@ func (e *engine) assignedTasks(agent string) []agorav1.AssignedTask {
 	for _, t := range e.agentTasks[agent] {
 		if w := wantedEntry(t); w.in {
 			out = append(out, agorav1.AssignedTask{Namespace: t.ns, Name: t.name, UID: types.UID(t.uid),
-				BindTime: t.bind, Role: t.role, Kill: w.kill, Lost: w.lost})
+				BindTime: t.bind, ResourceVersion: t.bindRV, Role: t.role, Kill: w.kill, Lost: w.lost})
 		}
 	}
 	slices.SortFunc(out, func(a, b agorav1.AssignedTask) int { return strings.Compare(string(a.UID), string(b.UID)) })

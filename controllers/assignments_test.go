@@ -38,6 +38,10 @@ func TestAssignmentListsBoundTasks(t *testing.T) {
 	if e.Namespace != h.ns || e.Name != "t0" || e.Kill || e.Lost || e.BindTime == nil || e.Role != o.Spec.Role {
 		t.Fatalf("entry of t0 is %+v, want namespace %s, name t0, a bindTime, role %q, no kill, not lost", e, h.ns, o.Spec.Role)
 	}
+	// The version bound is the one created: nobody wrote t0 since.
+	if e.ResourceVersion != t0.ResourceVersion {
+		t.Errorf("entry of t0 has resourceVersion %q, want the bound Task's %q", e.ResourceVersion, t0.ResourceVersion)
+	}
 	h.waitOfferPhase(o.Name, agorav1.OfferAccepted) // settled after its binds
 	if s := h.getTask("t0").Status; s.State != "" || s.BindTime != nil {
 		t.Fatalf("the master wrote t0's status %+v; the entry is the bind", s)

@@ -89,7 +89,7 @@ func (e *engine) bindTask(t *taskState, o *offerState) {
 	// Whole seconds, as the API stores it: the entry compares equal after
 	// its round trip.
 	now := metav1.NewTime(e.clock.Now().Truncate(time.Second))
-	t.bind = &now
+	t.bind, t.bindRV = &now, t.obj.ResourceVersion
 	e.noteAssignment(t)
 }
 

@@ -70,6 +70,7 @@ type taskState struct {
 	bound         bool         // listed in a stored Assignment or bindTime set, or binding
 	binding       bool         // bound by this master; no stored Assignment lists it yet
 	bind          *metav1.Time // when it was bound, for its Assignment entry
+	bindRV        string       // the Task's resourceVersion then, for the entry too
 	accounted     bool         // its resources are booked in the allocator as a task
 	onOffer       bool         // booked out of its offer's resources (bound on it)
 	state         agorav1.TaskState

@@ -91,7 +91,7 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 			Name: name, Namespace: o.Namespace, Total: o.Total,
 			CgroupVersion: "simulated", Version: agent.Version,
 			RenewInterval: o.RenewInterval, SummaryInterval: o.SummaryInterval,
-			Workers: 1, Clients: clients, Log: o.Log,
+			Clients: clients, Log: o.Log,
 		}
 		if o.Attributes != nil {
 			ac.Attributes = o.Attributes(i)

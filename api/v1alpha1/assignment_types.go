@@ -38,6 +38,13 @@ type AssignedTask struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	Role string `json:"role,omitempty"`
+	// ResourceVersion of the Task when the master bound it. An agent's
+	// first read of a plainly bound Task asks for at least this version,
+	// which the apiserver's watch cache holds already; asking for the
+	// Assignment's own version could wait for the cache of Tasks to catch up.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 	// Kill: the Task's spec.kill is set, or the Task was deleted while live.
 	// +optional
 	Kill bool `json:"kill,omitempty"`

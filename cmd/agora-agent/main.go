@@ -211,7 +211,7 @@ func run(ctx context.Context, o *options) error {
 	cfg := agent.Config{
 		Name: o.nodeName, Namespace: o.namespace, Hostname: o.hostname, Total: total, Reserved: reserved,
 		Attributes: attrs, CgroupVersion: ex.CgroupVersion(), Version: agent.Version,
-		RenewInterval: o.renewInterval, Workers: 4, Executor: ex, Clients: clients, Log: log,
+		RenewInterval: o.renewInterval, Executor: ex, Clients: clients, Log: log,
 	}
 	if logs != nil {
 		cfg.LogEndpoint, cfg.LogCertSHA256 = logs.Endpoint(), logs.CertSHA256()
