@@ -34,7 +34,8 @@ type benchFramework struct {
 	failures atomic.Int64 // Accept, Decline and Acknowledge errors
 	suppress atomic.Bool
 
-	jobs      *jobQueue
+	jobs      *jobQueue // Accepts and acknowledgements
+	quick     *jobQueue // declines and suppress, never behind an Accept's creates
 	lastMu    sync.Mutex
 	lastCrtAt time.Time // when the last task create returned
 }
@@ -54,16 +55,16 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 		n++
 	}
 	if n == 0 {
-		f.jobs.push(func() {
+		f.quick.push(func() {
 			if err := d.Decline(ctx, offer, 5); err != nil && !errors.Is(err, sdk.ErrOfferGone) {
 				f.failures.Add(1)
 			}
 		})
-		f.jobs.push(func() { f.maybeSuppress(ctx) })
+		f.quick.push(func() { f.maybeSuppress(ctx) })
 		return
 	}
 	if f.left.Add(-n) == 0 {
-		f.jobs.push(func() { f.maybeSuppress(ctx) })
+		f.quick.push(func() { f.maybeSuppress(ctx) })
 	}
 	f.inflight.Add(1)
 	f.jobs.push(func() {
@@ -227,6 +228,7 @@ func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrenc
 		}
 		f.left.Store(int64(share))
 		f.jobs = newJobQueue(ctx, workers, &fws.wg)
+		f.quick = newJobQueue(ctx, 1, &fws.wg)
 		fws.list = append(fws.list, f)
 		fws.wg.Go(func() { f.unsuppressLoop(ctx) })
 		fws.wg.Go(func() {
@@ -274,6 +276,7 @@ func (fws *frameworks) stop() {
 	fws.cancel()
 	for _, f := range fws.list {
 		f.jobs.close()
+		f.quick.close()
 		f.d.Close()
 	}
 	fws.wg.Wait()
