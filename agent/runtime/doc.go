@@ -50,7 +50,10 @@
 // gid and no supplementary groups: the kernel then refuses a task of one
 // tenant to signal (EPERM), ptrace or read the /proc files of another's,
 // and the sandboxes (0700, owned by that uid) keep their files apart.
-// Without TaskUIDs, tasks run as Config.DefaultUser.
+// Without TaskUIDs, tasks run as Config.DefaultUser. Tasks and their
+// command health checks run with no_new_privs set, so that the user they
+// run as is all they get: setuid and file-capability programs on the node
+// give them nothing more.
 //
 // # Running in a DaemonSet
 //

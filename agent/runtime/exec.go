@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 
@@ -88,7 +89,12 @@ func taskCommand(l *launchSpec, argv []string) (*taskProc, error) {
 // close-on-exec in the shim, so EOF means exec succeeded; anything read is
 // the shim's error.
 func (p *taskProc) Start() error {
-	err := p.Cmd.Start()
+	var err error
+	if p.execR == nil {
+		err = startNoNewPrivs(p.Cmd)
+	} else {
+		err = p.Cmd.Start() // the shim sets no_new_privs itself
+	}
 	if p.cgroupFD != nil {
 		p.cgroupFD.Close()
 	}
@@ -108,6 +114,33 @@ func (p *taskProc) Start() error {
 		return errors.New(strings.TrimSpace(string(msg)))
 	}
 	return nil
+}
+
+// setNoNewPrivs sets no_new_privs on the calling thread: an exec from it,
+// and every process it starts, can no longer gain privileges (setuid,
+// setgid and file-capability programs run without them).
+func setNoNewPrivs() error {
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}
+
+// startNoNewPrivs starts cmd with no_new_privs set. On v2 no shim runs
+// between the clone and the task's exec, so the child inherits the bit
+// from the thread that clones it. The bit cannot be cleared, so that
+// thread never goes back to the scheduler: it ends with its goroutine.
+func startNoNewPrivs(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked, see above
+		if err := setNoNewPrivs(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // lookPathIn finds file like exec.LookPath, but in the task's PATH rather

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"syscall"
 
 	"github.com/opencontainers/cgroups"
@@ -97,6 +98,14 @@ func shimMain(args []string) int {
 		if err := syscall.Setuid(int(cfg.UID)); err != nil {
 			return fail(126, "setuid %d: %v", cfg.UID, err)
 		}
+	}
+	// The last privileged step is done: from here on, no setuid or
+	// file-capability program the task runs gives it more than it has.
+	// The bit belongs to the thread, and the new program inherits it from
+	// the thread that execs it, so both happen on this one.
+	goruntime.LockOSThread()
+	if err := setNoNewPrivs(); err != nil {
+		return fail(126, "%v", err)
 	}
 	// PATH is the task's (the shim runs in the task's environment), the
 	// lookup happens inside the root, and the executable check uses the
