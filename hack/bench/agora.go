@@ -210,12 +210,11 @@ type frameworks struct {
 func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrency int, res agorav1.Resources, dur time.Duration, ack bool) (*frameworks, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	fws := &frameworks{cancel: cancel}
-	// Each framework answers offers on workers goroutines and has at most
-	// workers Task creates in flight, so all of them together create with
-	// the references' concurrency. (Two Accepts at a time made an offer's
-	// creates overlap, so that its binds shared Assignment writes, 0.4
-	// against 0.7 per task, but left create slots idle while both
-	// answered: 12% fewer tasks bound per second.)
+	// Each framework has at most workers Task creates in flight, so all of
+	// them together create with the references' concurrency. Two Accepts
+	// run at a time: with one per create slot, an offer's creates went one
+	// at a time and each of its binds cost an Assignment write of its own
+	// (0.65 against 0.36 per task), for no more tasks bound per second.
 	workers := max(1, concurrency/n)
 	for i := range n {
 		d, err := sdk.Connect(ctx, sdk.Config{RESTConfig: cfg, Namespace: fmt.Sprintf("bench-fw-%d", i), Name: fmt.Sprintf("bench-%d", i),
@@ -230,7 +229,7 @@ func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrenc
 			share++
 		}
 		f.left.Store(int64(share))
-		f.jobs = newJobQueue(ctx, workers, &fws.wg)
+		f.jobs = newJobQueue(ctx, min(2, workers), &fws.wg)
 		f.quick = newJobQueue(ctx, 1, &fws.wg)
 		fws.list = append(fws.list, f)
 		fws.wg.Go(func() { f.unsuppressLoop(ctx) })
