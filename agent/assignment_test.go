@@ -96,6 +96,10 @@ func TestLostFlagReportsRunning(t *testing.T) {
 	task := newTask(t, ns, "lost", name, builders.Res("1", "128Mi"), annotate(sim.AnnotationDuration, "1h"))
 	bind(t, task)
 	waitState(t, task, agorav1.TaskRunning, 10*time.Second)
+	// The agent counts a write once its response is in, which may be after
+	// the write shows: count from its first RUNNING on.
+	eventually(t, 5*time.Second, "the RUNNING write counted", func() bool { return a.StatusWrites() == 1 })
+	writes := a.StatusWrites()
 	setStatus(t, task, func(st *agorav1.TaskStatus) {
 		st.State, st.Source, st.Reason = agorav1.TaskLost, agorav1.SourceMaster, agorav1.ReasonAgentUnreachable
 	})
@@ -104,15 +108,14 @@ func TestLostFlagReportsRunning(t *testing.T) {
 	if got.Status.Reason != agorav1.ReasonAgentReregistered || got.Status.Source != agorav1.SourceAgent {
 		t.Errorf("status after lost = %+v", got.Status)
 	}
-	writes := a.StatusWrites()
 	// Another Assignment write while the flag is still set: the agent may
 	// read again but has nothing new to write.
 	other := newTask(t, ns, "other", name, builders.Res("500m", "64Mi"), annotate(sim.AnnotationDuration, "1h"))
 	bind(t, other)
 	waitState(t, other, agorav1.TaskRunning, 10*time.Second)
 	time.Sleep(time.Second)
-	if w := a.StatusWrites(); w != writes+1 {
-		t.Errorf("%d status writes after RUNNING again, want 1 (the other task's RUNNING)", w-writes)
+	if w := a.StatusWrites(); w != writes+2 {
+		t.Errorf("%d status writes after LOST, want 2 (RUNNING again, once, and the other task's RUNNING)", w-writes)
 	}
 	waitState(t, task, agorav1.TaskRunning, 0)
 }

@@ -145,6 +145,8 @@ func TestRealRestart(t *testing.T) {
 	if got.Status.ExitCode == nil || *got.Status.ExitCode != 0 {
 		t.Errorf("t2: %+v", got.Status)
 	}
+	// A write counts once its response is in, which may be after it shows.
+	eventually(t, 5*time.Second, "three status writes counted", func() bool { return a.StatusWrites() >= 3 })
 	if w := a.StatusWrites(); w != 3 {
 		t.Errorf("the new agent made %d status writes, want 3 (one terminal state per task)", w)
 	}
