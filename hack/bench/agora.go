@@ -27,8 +27,7 @@ type benchFramework struct {
 	dur  time.Duration
 	ack  bool
 
-	left     atomic.Int64 // tasks not launched yet
-	inflight atomic.Int64 // Accept calls running
+	left     atomic.Int64 // tasks with no offer to go on yet
 	created  atomic.Int64
 	relaunch atomic.Int64 // tasks that ended without running, launched again
 	failures atomic.Int64 // Accept, Decline and Acknowledge errors
@@ -39,8 +38,6 @@ type benchFramework struct {
 	lastMu    sync.Mutex
 	lastCrtAt time.Time // when the last task create returned
 }
-
-func (f *benchFramework) queued() bool { return f.left.Load() > 0 || f.inflight.Load() > 0 }
 
 // OfferReceived implements sdk.Handler. It runs on the driver's goroutine,
 // the only one that takes from left, so the count cannot go negative.
@@ -66,9 +63,7 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 	if f.left.Add(-n) == 0 {
 		f.quick.push(func() { f.maybeSuppress(ctx) })
 	}
-	f.inflight.Add(1)
 	f.jobs.push(func() {
-		defer f.inflight.Add(-1)
 		tasks := make([]sdk.TaskInfo, n)
 		for i := range tasks {
 			tasks[i] = sdk.TaskInfo{
@@ -240,10 +235,6 @@ func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrenc
 		})
 	}
 	return fws, nil
-}
-
-func (fws *frameworks) queued() bool {
-	return slices.ContainsFunc(fws.list, (*benchFramework).queued)
 }
 
 // wanting says whether some framework has tasks with no offer to go on yet:
