@@ -54,7 +54,7 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 	if n == 0 {
 		f.quick.push(func() {
 			if err := d.Decline(ctx, offer, 5); err != nil && !errors.Is(err, sdk.ErrOfferGone) {
-				f.failures.Add(1)
+				f.failed(ctx)
 			}
 		})
 		f.quick.push(func() { f.maybeSuppress(ctx) })
@@ -83,9 +83,18 @@ func (f *benchFramework) OfferReceived(ctx context.Context, d *sdk.Driver, offer
 			f.left.Add(lost) // the offer went away first: launch them elsewhere
 		}
 		if err != nil && !errors.Is(err, sdk.ErrOfferGone) && !errors.Is(err, sdk.ErrOfferAnswered) {
-			f.failures.Add(1)
+			f.failed(ctx)
 		}
 	})
+}
+
+// failed counts a client error, but not a request cut off by the end of
+// the run: the answers and acknowledgements still queued then are not
+// errors of Agora's.
+func (f *benchFramework) failed(ctx context.Context) {
+	if ctx.Err() == nil {
+		f.failures.Add(1)
+	}
 }
 
 // maybeSuppress stops offers once every task has an offer to go on (Mesos'
@@ -95,7 +104,7 @@ func (f *benchFramework) maybeSuppress(ctx context.Context) {
 	if f.left.Load() == 0 && f.suppress.CompareAndSwap(false, true) {
 		if err := f.d.Suppress(ctx); err != nil {
 			f.suppress.Store(false)
-			f.failures.Add(1)
+			f.failed(ctx)
 		}
 	}
 }
@@ -118,7 +127,7 @@ func (f *benchFramework) TaskUpdate(ctx context.Context, d *sdk.Driver, t *agora
 		t := t.DeepCopy()
 		f.jobs.push(func() {
 			if err := d.Acknowledge(ctx, t); err != nil {
-				f.failures.Add(1)
+				f.failed(ctx)
 			}
 		})
 	}
