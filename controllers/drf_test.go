@@ -8,6 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/controllers"
+	"github.com/agora-sched/agora/pkg/resources"
 )
 
 type shape struct{ cpus, mem string }
@@ -64,6 +66,23 @@ func TestDRF(t *testing.T) {
 		h.eventually("shares written", 20*time.Second, func() bool {
 			h.advance(time.Second)
 			return parseFloat(h.getFramework("a").Status.DominantShare) >= 0.666 && parseFloat(h.getFramework("b").Status.DominantShare) >= 0.666
+		})
+	})
+	// Kinds left out of fair sharing are left out of the written share too,
+	// or a framework holding an agent's whole disk would show 1.000 while
+	// DRF ranks it by its cpus.
+	t.Run("status-excludes-kinds", func(t *testing.T) {
+		h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+		h.master(masterOpts{name: "m", Options: controllers.Options{ExcludedFromShares: resources.KindsOf(resources.Disk)}})
+		h.framework("a", nil)
+		o := h.waitOffers("a", 1)[0]
+		h.create(h.task("a-1", "a", &o, "1", "1Gi", func(tk *agorav1.Task) { tk.Spec.Resources.Disk = q("10Gi") }))
+		if err := h.answer(&o, agorav1.OfferAccept, 3600); err != nil {
+			t.Fatal(err)
+		}
+		h.eventually("a's share written as its cpus' quarter", 20*time.Second, func() bool {
+			h.advance(time.Second)
+			return h.getFramework("a").Status.DominantShare == "0.250"
 		})
 	})
 	t.Run("weights", func(t *testing.T) {

@@ -172,7 +172,7 @@ func (f *fwState) lastPhaseKey() string {
 		if c := meta.FindStatusCondition(f.obj.Status.Conditions, agorav1.FrameworkConditionRegistered); c != nil && c.Status == metav1.ConditionFalse && c.Reason == "RoleNotAllowed" {
 			msg = c.Message
 		}
-		return fmt.Sprintf("%s|%t|%s", f.obj.Status.Phase, conn, msg)
+		return fmt.Sprintf("%s|%t|%s|%d", f.obj.Status.Phase, conn, msg, f.obj.Status.ObservedGeneration)
 	}
 	return f.phaseKey
 }
@@ -186,7 +186,6 @@ func (e *engine) frameworkShares(f *fwState) ([]agorav1.RoleShare, string) {
 	if err != nil {
 		return nil, "0.000"
 	}
-	total := e.alloc.Stats().Total
 	var out []agorav1.RoleShare
 	best := 0.0
 	roles := make([]string, 0, len(alloc))
@@ -195,23 +194,14 @@ func (e *engine) frameworkShares(f *fwState) ([]agorav1.RoleShare, string) {
 	}
 	sort.Strings(roles)
 	for _, r := range roles {
-		s := dominantShare(alloc[r], total) / e.roleWeight(r)
+		// As the allocator counts it, so the status shows the share DRF uses.
+		s := e.alloc.DominantShare(alloc[r]) / e.roleWeight(r)
 		best = max(best, s)
 		if len(out) < 8 {
 			out = append(out, agorav1.RoleShare{Role: r, Share: fmt.Sprintf("%.3f", s), Allocated: agorav1.FromModel(alloc[r])})
 		}
 	}
 	return out, fmt.Sprintf("%.3f", best)
-}
-
-func dominantShare(a, total resources.Resources) float64 {
-	s := 0.0
-	for k := range a.Scalars {
-		if total.Scalars[k] > 0 {
-			s = max(s, float64(a.Scalars[k])/float64(total.Scalars[k]))
-		}
-	}
-	return s
 }
 
 func (e *engine) roleWeight(role string) float64 {

@@ -342,9 +342,10 @@ func TestExcludedFromShares(t *testing.T) {
 		name     string
 		excluded resources.KindSet
 		want     map[string]int
+		share    float64 // of half the disk and a sixth of the cpus
 	}{
-		{"disk counted", 0, map[string]int{"batch": 2, "svc": 1}},
-		{"disk excluded", resources.KindsOf(resources.Disk), map[string]int{"batch": 3}},
+		{"disk counted", 0, map[string]int{"batch": 2, "svc": 1}, 0.5},
+		{"disk excluded", resources.KindsOf(resources.Disk), map[string]int{"batch": 3}, 1.0 / 6},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := New(Options{Seed: 1, ExcludedFromShares: tc.excluded})
@@ -360,6 +361,9 @@ func TestExcludedFromShares(t *testing.T) {
 			}
 			if err := checkBooks(a); err != nil {
 				t.Fatal(err)
+			}
+			if got := a.DominantShare(mustParse("cpus:0.5;disk:150Gi")); math.Abs(got-tc.share) > 1e-9 {
+				t.Errorf("DominantShare = %v, want %v", got, tc.share)
 			}
 		})
 	}

@@ -19,6 +19,12 @@ func (a *Allocator) Shares() map[string]float64 {
 	return out
 }
 
+// DominantShare is r's dominant share of the reachable cluster, counted
+// as the allocator counts it: kinds excluded from shares are left out.
+func (a *Allocator) DominantShare(r resources.Resources) float64 {
+	return a.share(&r.Scalars)
+}
+
 // RoleShares returns every known role's weighted dominant share: what the
 // role and its sub-roles hold over the cluster total, divided by its weight.
 func (a *Allocator) RoleShares() map[string]float64 {
