@@ -147,3 +147,63 @@ func masterKilledAt(t *testing.T, point string) {
 	h.waitTask("after", stateIs(agorav1.TaskRunning))
 	h.checker.Sync()
 }
+
+// A new leader keeps the framework's written status until its books are
+// recovered: it never rewrites it with the counts and shares of an empty
+// cluster, as the first write after a takeover once did.
+func TestNewLeaderKeepsFrameworkStatus(t *testing.T) {
+	h := newHarness(t, 1, "cpus:8;mem:16Gi;disk:10Gi")
+	h.framework("f", nil)
+	m1 := h.master(masterOpts{name: "m1"})
+	o := h.waitOffers("f", 1)[0]
+	for i := range 2 {
+		h.create(h.task(fmt.Sprintf("t%d", i), "f", &o, "1", "1Gi", dur("1h")))
+	}
+	if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		h.waitTask(fmt.Sprintf("t%d", i), stateIs(agorav1.TaskRunning))
+	}
+	h.eventually("m1 writes both tasks in the status", 20*time.Second, func() bool {
+		h.advance(time.Second)
+		return h.getFramework("f").Status.ActiveTasks == 2
+	})
+	written := h.getFramework("f").Status
+	m1.cancel()
+	<-m1.done
+
+	stop := make(chan struct{})
+	var seen []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			st := h.getFramework("f").Status
+			if st.ActiveTasks < 2 || st.DominantShare == "0.000" {
+				seen = append(seen, fmt.Sprintf("activeTasks %d, dominantShare %s", st.ActiveTasks, st.DominantShare))
+			}
+		}
+	})
+	h.master(masterOpts{name: "m2"})
+	h.advance(2 * time.Second)
+	o = h.waitOffers("f", 1)[0]
+	h.create(h.task("t2", "f", &o, "1", "1Gi", dur("1h")))
+	if err := h.answer(&o, agorav1.OfferAccept, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("t2", stateIs(agorav1.TaskRunning))
+	close(stop)
+	wg.Wait()
+	if len(seen) > 0 {
+		t.Errorf("the new leader wrote the status before its books were recovered (had activeTasks 2, dominantShare %s): %v", written.DominantShare, seen)
+	}
+	h.eventually("m2 writes all three tasks", 20*time.Second, func() bool {
+		h.advance(time.Second)
+		return h.getFramework("f").Status.ActiveTasks == 3
+	})
+}

@@ -26,7 +26,10 @@ func (e *engine) onFramework(obj *agorav1.Framework, deleted bool) {
 		f = nil
 	}
 	if f == nil {
-		f = &fwState{key: k, ns: obj.Namespace, name: obj.Name, uid: string(obj.UID), connected: true, since: e.clock.Now()}
+		// The stored status counts as just written: a new leader rewrites
+		// it once its books are recovered, not with empty counts at once.
+		now := e.clock.Now()
+		f = &fwState{key: k, ns: obj.Namespace, name: obj.Name, uid: string(obj.UID), connected: true, since: now, lastStatus: now}
 		e.frameworks[k] = f
 	} else if f.obj != nil && !newer(obj.ResourceVersion, f.obj.ResourceVersion) {
 		return
