@@ -31,6 +31,7 @@ type benchFramework struct {
 	created  atomic.Int64
 	relaunch atomic.Int64 // tasks that ended without running, launched again
 	failures atomic.Int64 // Accept, Decline and Acknowledge errors
+	acked    atomic.Int64 // acknowledgements answered, whatever the answer
 	suppress atomic.Bool
 
 	jobs      *jobQueue // Accepts and acknowledgements
@@ -129,6 +130,7 @@ func (f *benchFramework) TaskUpdate(ctx context.Context, d *sdk.Driver, t *agora
 			if err := d.Acknowledge(ctx, t); err != nil {
 				f.failed(ctx)
 			}
+			f.acked.Add(1)
 		})
 	}
 }
@@ -282,4 +284,17 @@ func (fws *frameworks) stop() {
 		f.d.Close()
 	}
 	fws.wg.Wait()
+}
+
+// waitAcks waits until the frameworks have answered an acknowledgement for
+// each of the ended tasks, or d passes; it says whether they all were.
+func (fws *frameworks) waitAcks(ctx context.Context, ended int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for fws.sum(func(f *benchFramework) int64 { return f.acked.Load() }) < int64(ended) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
 }

@@ -111,7 +111,7 @@ func printResult(w io.Writer, c *config, title string, r *result) {
 		}
 	}
 	if fin, ok := r.get("agora.finished"); ok && fin > 0 {
-		fmt.Fprintln(w, "\napiserver writes per finished task, by resource (Agora phase):")
+		fmt.Fprintln(w, "\napiserver writes per finished task, by resource (Agora phase, and its acknowledgements):")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| resource | writes | per task |")
 		fmt.Fprintln(w, "|---|---|---|")
