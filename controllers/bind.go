@@ -160,26 +160,13 @@ func (e *engine) holdingOffer(t *taskState) *offerState {
 // finaliseTask writes a master-sourced state on an unbound task; it never
 // consumed anything.
 func (e *engine) finaliseTask(t *taskState, state agorav1.TaskState, reason, message string) {
-	if t.finalising {
-		return
-	}
-	t.finalising = true
-	now := metav1.NewTime(e.clock.Now())
-	tk := t.key
-	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
+	e.writeMasterState(t, state, reason, message, func(x *agorav1.Task, now *metav1.Time) bool {
 		if x.Status.BindTime != nil || x.Status.State != "" {
 			return false
 		}
-		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
-		x.Status.Source = agorav1.SourceMaster
-		x.Status.CompletionTime = &now
+		x.Status.CompletionTime = now
 		return true
-	}, nil, func(e *engine, obj *agorav1.Task, out writeOutcome) {
-		t := e.tasks[tk]
-		if t == nil || string(obj.UID) != t.uid {
-			return
-		}
-		t.finalising = false
+	}, func(e *engine, t *taskState, obj *agorav1.Task, out writeOutcome) {
 		if out == wrote {
 			invalidTasksTotal.WithLabelValues(string(state), reason).Inc()
 			if state != agorav1.TaskKilled {
@@ -194,7 +181,7 @@ func (e *engine) finaliseTask(t *taskState, state agorav1.TaskState, reason, mes
 			t.obj = obj
 			e.syncTask(t)
 		}
-	}))
+	})
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -339,10 +339,15 @@ func (e *engine) withdraw(o *offerState, phase agorav1.OfferPhase, why, message 
 	}, func(e *engine, obj *agorav1.Offer, out writeOutcome) { e.withdrawn(k, obj, out) }))
 }
 
-func (e *engine) withdrawn(k string, obj *agorav1.Offer, out writeOutcome) {
+// offerWritten handles the outcomes that a settle and a withdrawal write
+// share, for an offer still in stage: written, the offer is finished; gone,
+// forgotten; failed, it is outstanding again for the tick to retry (a
+// withdrawal keeps withdrawPhase set). Only a write that was not applied
+// differs between them: for that it returns the offer, else nil.
+func (e *engine) offerWritten(k string, stage offerStage, obj *agorav1.Offer, out writeOutcome) *offerState {
 	o := e.offers[k]
-	if o == nil || o.stage != offerWithdrawing {
-		return
+	if o == nil || o.stage != stage {
+		return nil
 	}
 	switch out {
 	case wrote:
@@ -351,19 +356,28 @@ func (e *engine) withdrawn(k string, obj *agorav1.Offer, out writeOutcome) {
 	case gone:
 		e.offerGone(o)
 	case notApplied:
-		// The answer (or another master) got there first.
-		o.stage = offerOutstanding
-		if newer(obj.ResourceVersion, o.obj.ResourceVersion) {
-			o.obj = obj
-		}
-		if obj.Status.Phase != "" && obj.Status.Phase != agorav1.OfferOutstanding {
-			e.finishOffer(o, obj)
-		} else if obj.Spec.Answer != nil {
-			o.withdrawPhase = ""
-			e.startSettle(o)
-		}
+		return o
 	default:
-		o.stage = offerOutstanding // the tick retries (withdrawPhase stays set)
+		o.stage = offerOutstanding
+	}
+	return nil
+}
+
+func (e *engine) withdrawn(k string, obj *agorav1.Offer, out writeOutcome) {
+	o := e.offerWritten(k, offerWithdrawing, obj, out)
+	if o == nil {
+		return
+	}
+	// The answer (or another master) got there first.
+	o.stage = offerOutstanding
+	if newer(obj.ResourceVersion, o.obj.ResourceVersion) {
+		o.obj = obj
+	}
+	if obj.Status.Phase != "" && obj.Status.Phase != agorav1.OfferOutstanding {
+		e.finishOffer(o, obj)
+	} else if obj.Spec.Answer != nil {
+		o.withdrawPhase = ""
+		e.startSettle(o)
 	}
 }
 

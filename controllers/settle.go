@@ -136,19 +136,7 @@ func (e *engine) maybeFinishSettle(o *offerState) {
 }
 
 func (e *engine) settled(k string, obj *agorav1.Offer, out writeOutcome) {
-	o := e.offers[k]
-	if o == nil || o.stage != offerSettling {
-		return
-	}
-	switch out {
-	case wrote:
-		o.obj = obj
-		e.finishOffer(o, obj)
-	case gone:
-		e.offerGone(o)
-	case notApplied:
+	if o := e.offerWritten(k, offerSettling, obj, out); o != nil {
 		e.finishOffer(o, obj) // another master settled it first
-	default:
-		o.stage = offerOutstanding // the tick settles it again
 	}
 }

@@ -219,16 +219,42 @@ func (e *engine) forgetTask(t *taskState) {
 	}
 }
 
-// setTaskState writes a master-sourced state on a bound task that has not
-// ended (agent unreachable or removed).
-func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, message string) {
+// writeMasterState writes state, reason and message on t's status as the
+// master's, one such write per task at a time (t.finalising). check runs
+// off the engine loop on the stored status: it says whether that may take
+// the state and sets what goes with it. done gets the outcome, unless the
+// task has been forgotten or recreated (another UID) meanwhile.
+func (e *engine) writeMasterState(t *taskState, state agorav1.TaskState, reason, message string,
+	check func(x *agorav1.Task, now *metav1.Time) bool,
+	done func(e *engine, t *taskState, obj *agorav1.Task, out writeOutcome)) {
 	if t.finalising {
 		return
 	}
 	t.finalising = true
 	now := metav1.NewTime(e.clock.Now())
-	tk, bind, role := t.key, t.bind, t.role
+	tk := t.key
 	e.do(e.taskStatusJob(t.obj, func(x *agorav1.Task) bool {
+		if !check(x, &now) {
+			return false
+		}
+		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
+		x.Status.Source = agorav1.SourceMaster
+		return true
+	}, nil, func(e *engine, obj *agorav1.Task, out writeOutcome) {
+		t := e.tasks[tk]
+		if t == nil || string(obj.UID) != t.uid {
+			return
+		}
+		t.finalising = false
+		done(e, t, obj, out)
+	}))
+}
+
+// setTaskState writes a master-sourced state on a bound task that has not
+// ended (agent unreachable or removed).
+func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, message string) {
+	bind, role := t.bind, t.role
+	e.writeMasterState(t, state, reason, message, func(x *agorav1.Task, now *metav1.Time) bool {
 		if ended(x.Status.State) || x.Status.State == state {
 			return false
 		}
@@ -243,18 +269,11 @@ func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, mes
 				x.Status.Role = role
 			}
 		}
-		x.Status.State, x.Status.Reason, x.Status.Message = state, reason, message
-		x.Status.Source = agorav1.SourceMaster
 		if ended(state) {
-			x.Status.CompletionTime = &now
+			x.Status.CompletionTime = now
 		}
 		return true
-	}, nil, func(e *engine, obj *agorav1.Task, out writeOutcome) {
-		t := e.tasks[tk]
-		if t == nil || string(obj.UID) != t.uid {
-			return
-		}
-		t.finalising = false
+	}, func(e *engine, t *taskState, obj *agorav1.Task, out writeOutcome) {
 		if out == wrote {
 			tasksMarkedTotal.WithLabelValues(string(state), reason).Inc()
 		}
@@ -262,7 +281,7 @@ func (e *engine) setTaskState(t *taskState, state agorav1.TaskState, reason, mes
 			t.obj = obj
 			e.syncTask(t)
 		}
-	}))
+	})
 }
 
 // maybeKill asks the agent to kill a live task of a torn-down or deleted

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/agora-sched/agora/internal/mountinfo"
 )
 
 // cgroupfsRoot is where Linux distributions mount cgroup hierarchies.
@@ -119,14 +121,14 @@ func DetectLayout() (*Layout, error) {
 }
 
 // parseLayout is DetectLayout with its inputs injected, for tests.
-func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*Layout, error) {
+func parseLayout(r io.Reader, readFile func(string) ([]byte, error)) (*Layout, error) {
 	l := &Layout{Controllers: map[string]string{}, MountRoots: map[string]string{}, Named: map[string]string{}}
 	known := map[string]bool{}
 	for _, c := range []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices",
 		"blkio", "hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc"} {
 		known[c] = true
 	}
-	sc := bufio.NewScanner(mountinfo)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		// Format: id parent major:minor root mountpoint opts [optional...] - fstype source superopts
@@ -135,7 +137,7 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 		if sep < 6 || len(fields) < sep+4 {
 			continue
 		}
-		root, mnt := unescapeMount(fields[3]), unescapeMount(fields[4])
+		root, mnt := mountinfo.Unescape(fields[3]), mountinfo.Unescape(fields[4])
 		fstype, superOpts := fields[sep+1], fields[sep+3]
 		switch fstype {
 		case "cgroup2":
@@ -211,32 +213,4 @@ func parseLayout(mountinfo io.Reader, readFile func(string) ([]byte, error)) (*L
 			strings.Join(missing, ", "), cgroupfsRoot, l)
 	}
 	return l, nil
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for space, ...).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, d := range s[i+1 : i+4] {
-				if d < '0' || d > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + byte(d-'0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -71,9 +71,6 @@ func TestParseLayoutJointCPUAndSubtree(t *testing.T) {
 	if l.Controllers["freezer"] != "/sys/fs/cgroup/freezer" {
 		t.Errorf("bind mount elsewhere won over /sys/fs/cgroup: %s", l.Controllers["freezer"])
 	}
-	if got := unescapeMount(`/mnt/my\040freezer`); got != "/mnt/my freezer" {
-		t.Errorf("unescape: %q", got)
-	}
 }
 
 func TestParseLayoutV2AndMissing(t *testing.T) {

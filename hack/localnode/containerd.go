@@ -136,8 +136,8 @@ func waitCRI(ctx context.Context, socket string, d *proc) error {
 				}
 			}
 		}
-		if d != nil && d.exited() {
-			return fmt.Errorf("containerd exited: %v (see %s)", d.err, d.logPath)
+		if d != nil && d.Exited() {
+			return fmt.Errorf("containerd exited: %v (see %s)", d.WaitErr(), d.LogPath)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("containerd's CRI not ready after 1m: %v", err)

@@ -234,7 +234,7 @@ func Start(ctx context.Context, o *Options) (*Node, error) {
 	if n.containerd, err = startProc("containerd", logDir, "/usr/bin/containerd", "--config", cd.config); err != nil {
 		return n, err
 	}
-	go n.watch("containerd", n.containerd.done, func() error { return n.containerd.err })
+	go n.watch("containerd", n.containerd.Done(), func() error { return n.containerd.WaitErr() })
 	if err := waitCRI(ctx, cd.socket, n.containerd); err != nil {
 		return n, err
 	}
@@ -263,11 +263,11 @@ func Start(ctx context.Context, o *Options) (*Node, error) {
 	if n.kubelet, err = startProc("kubelet", logDir, filepath.Join(binDir, "kubelet"), kubeletArgs(o, k)...); err != nil {
 		return n, err
 	}
-	go n.watch("kubelet", n.kubelet.done, func() error { return n.kubelet.err })
+	go n.watch("kubelet", n.kubelet.Done(), func() error { return n.kubelet.WaitErr() })
 	if err := waitNodeReady(ctx, cs, o.NodeName, n); err != nil {
 		return n, err
 	}
-	logf("node %s Ready in %v (kubelet log %s)", o.NodeName, time.Since(begin).Round(time.Second), n.kubelet.logPath)
+	logf("node %s Ready in %v (kubelet log %s)", o.NodeName, time.Since(begin).Round(time.Second), n.kubelet.LogPath)
 	return n, nil
 }
 
@@ -372,7 +372,7 @@ func waitNodeReady(ctx context.Context, cs kubernetes.Interface, name string, n 
 		case <-time.After(500 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("node %s not Ready after 3m: %s (see %s)", name, last, n.kubelet.logPath)
+			return fmt.Errorf("node %s not Ready after 3m: %s (see %s)", name, last, n.kubelet.LogPath)
 		}
 	}
 }
@@ -423,7 +423,7 @@ func Teardown(n *Node, o *Options) error {
 		d = n.containerd
 	}
 	if _, err := os.Stat(cd.config); err == nil {
-		if d == nil || d.exited() {
+		if d == nil || d.Exited() {
 			if len(pidsReferencing(cd.config)) == 0 {
 				logf("starting containerd to remove the pods")
 				if d, err = startProc("containerd", filepath.Join(o.DataDir, "logs"), "/usr/bin/containerd", "--config", cd.config); err != nil {

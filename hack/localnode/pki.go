@@ -2,18 +2,14 @@ package main
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/agora-sched/agora/internal/pki"
 )
 
 // The node's certificates come from the control plane's CA. pkg/localcluster
@@ -35,25 +31,17 @@ func loadOrCreateCA(clusterPKIDir, nodeDir string) (*nodePKI, error) {
 	}
 	p := &nodePKI{caPath: filepath.Join(clusterPKIDir, "ca.crt"), dir: nodeDir}
 	keyPath := filepath.Join(clusterPKIDir, "ca.key")
-	if cert, key, err := loadPair(p.caPath, keyPath); err == nil && time.Until(cert.NotAfter) > 60*24*time.Hour {
+	if cert, key, err := pki.LoadPair(p.caPath, keyPath); err == nil && time.Until(cert.NotAfter) > 60*24*time.Hour {
 		p.caCert, p.caKey = cert, key
 		return p, nil
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "agora-localnode-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(5 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, key, err := pki.Sign(tmpl, 5*365*24*time.Hour, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -66,16 +54,8 @@ func loadOrCreateCA(clusterPKIDir, nodeDir string) (*nodePKI, error) {
 
 // issue signs a leaf and writes <dir>/<name>.crt and .key.
 func (p *nodePKI) issue(name string, tmpl x509.Certificate) (certPath, keyPath string, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	now := time.Now()
-	tmpl.SerialNumber = serial()
-	tmpl.NotBefore = now.Add(-time.Hour)
-	tmpl.NotAfter = now.Add(365 * 24 * time.Hour)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, p.caCert, &key.PublicKey, p.caKey)
+	der, key, err := pki.Sign(&tmpl, 365*24*time.Hour, p.caCert, p.caKey)
 	if err != nil {
 		return "", "", err
 	}
@@ -100,48 +80,12 @@ func (p *nodePKI) servingCert(name string, ips []net.IP, dns []string) (string, 
 }
 
 func writePair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) error {
-	kder, err := x509.MarshalECPrivateKey(key)
+	kpem, err := pki.KeyPEM(key)
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(certPath, pki.CertPEM(der), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-}
-
-func loadPair(certPath, keyPath string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	cb, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	kb, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	cblk, _ := pem.Decode(cb)
-	kblk, _ := pem.Decode(kb)
-	if cblk == nil || kblk == nil || kblk.Type != "EC PRIVATE KEY" {
-		return nil, nil, errors.New("unexpected PEM in " + certPath)
-	}
-	cert, err := x509.ParseCertificate(cblk.Bytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	key, err := x509.ParseECPrivateKey(kblk.Bytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, fmt.Errorf("%s does not match %s", keyPath, certPath)
-	}
-	return cert, key, nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err)
-	}
-	return n
+	return os.WriteFile(keyPath, kpem, 0o600)
 }

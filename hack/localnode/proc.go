@@ -9,65 +9,38 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agora-sched/agora/pkg/localcluster"
 )
 
-// proc is a daemon we started (containerd, kubelet).
-type proc struct {
-	name    string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
-}
+// proc is a daemon we started (containerd, kubelet). Its log is appended
+// to across restarts on the same data dir. It runs in its own process group
+// (a Ctrl-C is ours to handle in order) and is killed with us if we die;
+// `localnode down` finds what that leaves.
+type proc struct{ *localcluster.Proc }
 
 func startProc(name, logDir, bin string, args ...string) (*proc, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	p, err := localcluster.StartProc(cmd, name, logDir, false)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = logDir
-	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	// Own process group (a Ctrl-C is ours to handle in order); killed with
-	// us if we die, and `localnode down` finds what that leaves.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return &proc{p}, nil
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after timeout.
 func (p *proc) stop(timeout time.Duration) {
-	if p == nil || p.exited() {
+	if p == nil || p.Exited() {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
-		logf("%s did not stop in %v: SIGKILL", p.name, timeout)
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+		logf("%s did not stop in %v: SIGKILL", p.Name, timeout)
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.Done()
 	}
 }
 

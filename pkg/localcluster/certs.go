@@ -2,19 +2,16 @@ package localcluster
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	sharedpki "github.com/agora-sched/agora/internal/pki"
 )
 
 // Certificates and keys live in DataDir/pki. The CA and the service-account
@@ -105,28 +102,20 @@ func newPKI(dir string) (*pki, error) {
 
 func (p *pki) loadOrCreateCA() error {
 	p.ca = keyPair{certPath: filepath.Join(p.dir, "ca.crt"), keyPath: filepath.Join(p.dir, "ca.key")}
-	if cert, key, err := loadPair(p.ca.certPath, p.ca.keyPath); err == nil &&
+	if cert, key, err := sharedpki.LoadPair(p.ca.certPath, p.ca.keyPath); err == nil &&
 		time.Until(cert.NotAfter) > caMinRemaining {
 		p.caCert, p.caKey = cert, key
 		p.ca.certPEM, _ = os.ReadFile(p.ca.certPath)
 		p.ca.keyPEM, _ = os.ReadFile(p.ca.keyPath)
 		return nil
 	}
-	key, err := newKey()
-	if err != nil {
-		return err
-	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "agora-local-ca"},
-		NotBefore:             now.Add(-time.Hour), // tolerate small clock skew
-		NotAfter:              now.Add(caValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	der, key, err := sharedpki.Sign(tmpl, caValidity, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -134,8 +123,8 @@ func (p *pki) loadOrCreateCA() error {
 		return err
 	}
 	p.caKey = key
-	p.ca.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if p.ca.keyPEM, err = keyPEM(key); err != nil {
+	p.ca.certPEM = sharedpki.CertPEM(der)
+	if p.ca.keyPEM, err = sharedpki.KeyPEM(key); err != nil {
 		return err
 	}
 	return writePair(p.ca)
@@ -144,25 +133,17 @@ func (p *pki) loadOrCreateCA() error {
 // issue signs a leaf certificate described by tmpl and writes it as
 // <name>.crt and <name>.key.
 func (p *pki) issue(name string, tmpl x509.Certificate) (keyPair, error) {
-	key, err := newKey()
-	if err != nil {
-		return keyPair{}, err
-	}
-	now := time.Now()
-	tmpl.SerialNumber = serial()
-	tmpl.NotBefore = now.Add(-time.Hour)
-	tmpl.NotAfter = now.Add(leafValidity)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	der, err := x509.CreateCertificate(rand.Reader, &tmpl, p.caCert, key.Public(), p.caKey)
+	der, key, err := sharedpki.Sign(&tmpl, leafValidity, p.caCert, p.caKey)
 	if err != nil {
 		return keyPair{}, err
 	}
 	kp := keyPair{
-		certPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		certPEM:  sharedpki.CertPEM(der),
 		certPath: filepath.Join(p.dir, name+".crt"),
 		keyPath:  filepath.Join(p.dir, name+".key"),
 	}
-	if kp.keyPEM, err = keyPEM(key); err != nil {
+	if kp.keyPEM, err = sharedpki.KeyPEM(key); err != nil {
 		return keyPair{}, err
 	}
 	return kp, writePair(kp)
@@ -174,12 +155,12 @@ func (p *pki) issue(name string, tmpl x509.Certificate) (keyPair, error) {
 func (p *pki) loadOrCreateSAKey() error {
 	p.saKeyPath = filepath.Join(p.dir, "sa.key")
 	p.saPubPath = filepath.Join(p.dir, "sa.pub")
-	key, err := loadKey(p.saKeyPath)
+	key, err := sharedpki.LoadKey(p.saKeyPath)
 	if err != nil {
-		if key, err = newKey(); err != nil {
+		if key, err = sharedpki.NewKey(); err != nil {
 			return err
 		}
-		kpem, err := keyPEM(key)
+		kpem, err := sharedpki.KeyPEM(key)
 		if err != nil {
 			return err
 		}
@@ -194,66 +175,9 @@ func (p *pki) loadOrCreateSAKey() error {
 	return os.WriteFile(p.saPubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
 }
 
-// ECDSA P-256 keys: every component accepts them (ES256 for tokens) and they
-// are generated in microseconds, unlike RSA.
-func newKey() (*ecdsa.PrivateKey, error) {
-	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-}
-
-func keyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return n
-}
-
 func writePair(kp keyPair) error {
 	if err := os.WriteFile(kp.certPath, kp.certPEM, 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(kp.keyPath, kp.keyPEM, 0o600)
-}
-
-func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
-	data, err := os.ReadFile(certPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, nil, errors.New("no certificate in " + certPath)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, nil, err
-	}
-	key, err := loadKey(keyPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, nil, errors.New(keyPath + " does not match " + certPath)
-	}
-	return cert, key, nil
-}
-
-func loadKey(path string) (*ecdsa.PrivateKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "EC PRIVATE KEY" {
-		return nil, errors.New("no EC private key in " + path)
-	}
-	return x509.ParseECPrivateKey(block.Bytes)
 }

@@ -27,4 +27,4 @@ func (c *Child) Done() <-chan struct{} { return c.p.done }
 func (c *Child) Err() error { return c.p.exitError() }
 
 // LogPath is the child's log file.
-func (c *Child) LogPath() string { return c.p.logPath }
+func (c *Child) LogPath() string { return c.p.LogPath }

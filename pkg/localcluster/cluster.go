@@ -178,7 +178,7 @@ func (c *Cluster) watch(p *process) {
 		c.err = fmt.Errorf("localcluster: %w", err)
 	}
 	c.errMu.Unlock()
-	c.logf("%s exited unexpectedly; stopping the control plane", p.name)
+	c.logf("%s exited unexpectedly; stopping the control plane", p.Name)
 	c.Stop()
 }
 

@@ -133,7 +133,7 @@ func TestClusterLifecycle(t *testing.T) {
 
 	pids := map[string]int{}
 	for _, p := range c.procs {
-		pids[p.name] = p.pid()
+		pids[p.Name] = p.pid()
 	}
 	if len(pids) != 4 {
 		t.Errorf("running %v, want etcd, kube-apiserver, kube-controller-manager, kube-scheduler", pids)
@@ -256,7 +256,7 @@ func TestComponentCrashEndsCluster(t *testing.T) {
 	t.Cleanup(func() { c.Stop() })
 	var kcm *process
 	for _, p := range c.procs {
-		if p.name == "kube-controller-manager" {
+		if p.Name == "kube-controller-manager" {
 			kcm = p
 		}
 	}

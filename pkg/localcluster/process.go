@@ -18,44 +18,46 @@ import (
 // enough to show the fatal line and what led to it.
 const logTailLines = 20
 
-// process is one control-plane component running as a child process.
-type process struct {
-	name    string
-	logPath string
-	cmd     *exec.Cmd
+// Proc is a child process whose output goes to a log file. The control
+// plane's components, `agora local`'s children, the local node's daemons and
+// the local test's binaries all start this way.
+type Proc struct {
+	Name    string
+	LogPath string
+	Cmd     *exec.Cmd
 
 	// done is closed once the child has been reaped; err then holds the
 	// result of cmd.Wait.
 	done chan struct{}
 	err  error
-
-	// stopping is set before we signal the child, so that its exit is not
-	// reported as a crash.
-	stopping atomic.Bool
 }
 
-// startProcess runs bin with args, appending stdout and stderr to
-// logDir/<name>.log (truncated first, so a failure's tail is this run's).
-func startProcess(name, bin string, args []string, logDir string) (*process, error) {
+// StartProc starts cmd in logDir, appending its stdout and stderr to
+// logDir/<name>.log, or truncating that first when fresh is set (so a
+// failure's tail is this run's).
+func StartProc(cmd *exec.Cmd, name, logDir string, fresh bool) (*Proc, error) {
 	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	flag := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if fresh {
+		flag = os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	}
+	f, err := os.OpenFile(logPath, flag, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	// The command line heads the log so a failure can be reproduced by hand.
-	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
+	fmt.Fprintf(f, "# %s %s\n", cmd.Args[0], strings.Join(cmd.Args[1:], " "))
 
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = logDir // nothing the components write lands in the caller's cwd
+	cmd.Dir = logDir // nothing the child writes lands in the caller's cwd
 	cmd.Stdout, cmd.Stderr = f, f
-	// Own process group, so Stop signals everything the child may spawn and
-	// a terminal's Ctrl-C reaches only us, letting us shut down in order.
+	// Own process group, so a stop signals everything the child may spawn
+	// and a terminal's Ctrl-C reaches only us, letting us shut down in order.
 	cmd.SysProcAttr = childSysProcAttr()
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Name: name, LogPath: logPath, Cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()
@@ -64,9 +66,14 @@ func startProcess(name, bin string, args []string, logDir string) (*process, err
 	return p, nil
 }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
+// Done is closed once the child has exited and been reaped.
+func (p *Proc) Done() <-chan struct{} { return p.done }
 
-func (p *process) exited() bool {
+// WaitErr is cmd.Wait's result, once Done is closed.
+func (p *Proc) WaitErr() error { return p.err }
+
+// Exited tells whether Done is closed.
+func (p *Proc) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -75,12 +82,32 @@ func (p *process) exited() bool {
 	}
 }
 
+// process is one control-plane component running as a child process.
+type process struct {
+	*Proc
+
+	// stopping is set before we signal the child, so that its exit is not
+	// reported as a crash.
+	stopping atomic.Bool
+}
+
+// startProcess runs bin with args, logging to a fresh logDir/<name>.log.
+func startProcess(name, bin string, args []string, logDir string) (*process, error) {
+	p, err := StartProc(exec.Command(bin, args...), name, logDir, true)
+	if err != nil {
+		return nil, err
+	}
+	return &process{Proc: p}, nil
+}
+
+func (p *process) pid() int { return p.Cmd.Process.Pid }
+
 // stop sends SIGTERM to the process group, then SIGKILL after timeout, and
 // returns once the child is reaped and its group is empty.
 func (p *process) stop(timeout time.Duration) {
 	p.stopping.Store(true)
 	pgid := p.pid() // Setpgid makes the child its group's leader
-	if !p.exited() {
+	if !p.Exited() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -101,26 +128,26 @@ func (p *process) stop(timeout time.Duration) {
 
 // exitError describes an exit we did not ask for.
 func (p *process) exitError() error {
-	return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.logTail())
+	return fmt.Errorf("%s exited: %v\n%s", p.Name, p.err, p.logTail())
 }
 
 // logTail formats the last lines of the component's log for an error.
 func (p *process) logTail() string {
-	data, err := os.ReadFile(p.logPath)
+	data, err := os.ReadFile(p.LogPath)
 	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", p.logPath, err)
+		return fmt.Sprintf("(cannot read %s: %v)", p.LogPath, err)
 	}
 	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
 	if len(lines) > logTailLines {
 		lines = lines[len(lines)-logTailLines:]
 	}
-	return fmt.Sprintf("last %d lines of %s:\n%s", len(lines), p.logPath, bytes.Join(lines, []byte("\n")))
+	return fmt.Sprintf("last %d lines of %s:\n%s", len(lines), p.LogPath, bytes.Join(lines, []byte("\n")))
 }
 
 // portInUse tells whether the component died because a port we picked was
 // taken between our probe and its bind, which is worth a retry.
 func (p *process) portInUse() bool {
-	data, _ := os.ReadFile(p.logPath)
+	data, _ := os.ReadFile(p.LogPath)
 	return bytes.Contains(data, []byte("address already in use"))
 }
 
@@ -141,13 +168,13 @@ func (p *process) waitReady(parent context.Context, timeout time.Duration, what 
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s failed to start: exited before %s: %v\n%s", p.name, what, p.err, p.logTail())
+			return fmt.Errorf("%s failed to start: exited before %s: %v\n%s", p.Name, what, p.err, p.logTail())
 		case <-ctx.Done():
 			why := fmt.Sprintf("not %s after %v", what, timeout)
 			if parent.Err() != nil {
 				why = fmt.Sprintf("startup interrupted (%v) before %s", context.Cause(parent), what)
 			}
-			return fmt.Errorf("%s failed to start: %s (last check: %v)\n%s", p.name, why, last, p.logTail())
+			return fmt.Errorf("%s failed to start: %s (last check: %v)\n%s", p.Name, why, last, p.logTail())
 		case <-tick.C:
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/agora-sched/agora/agent/runtime"
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/localcluster"
 )
 
 // buildBinaries builds every command of the module into dir, so the test
@@ -44,73 +44,44 @@ func buildBinaries(t *testing.T, root, dir string) {
 }
 
 // proc is one of Agora's binaries running as a child process.
-type proc struct {
-	name string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // cmd.Wait's result, set before done is closed
-}
+type proc struct{ *localcluster.Proc }
 
-// startProc runs bin with args, logging to logDir/<name>.log. Unlike
+// startProc runs bin with args, appending to logDir/<name>.log. Unlike
 // localcluster.StartChild it keeps the pid, so a test can SIGKILL the
 // process alone.
 func startProc(name, bin, logDir string, args ...string) (*proc, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := localcluster.StartProc(exec.Command(bin, args...), name, logDir, false)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(f, "# %s %s\n", bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = logDir
-	cmd.Stdout, cmd.Stderr = f, f
-	// Own process group, so a stop reaches anything it started; and the
-	// kernel kills it if the test binary dies first (go test's timeout).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return &proc{p}, nil
 }
 
 // kill sends SIGKILL to the process alone, as a crash would end it; the
 // agent's task supervisors run in their own sessions and survive.
 func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	_ = p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-p.Done()
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after timeout.
 func (p *proc) stop(timeout time.Duration) {
-	if p.exited() {
+	if p.Exited() {
 		return
 	}
-	pgid := p.cmd.Process.Pid
+	pgid := p.Cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
+		<-p.Done()
 	}
 }
 
 // tail returns the last n lines of the process's log.
 func (p *proc) tail(n int) string {
-	data, err := os.ReadFile(p.log)
+	data, err := os.ReadFile(p.LogPath)
 	if err != nil {
 		return err.Error()
 	}

@@ -136,7 +136,7 @@ func (e *env) teardown() {
 		}
 		if e.t.Failed() {
 			for _, p := range procs {
-				e.t.Logf("--- last lines of %s ---\n%s", p.name, p.tail(40))
+				e.t.Logf("--- last lines of %s ---\n%s", p.Name, p.tail(40))
 			}
 		}
 		if os.Getenv("AGORA_LOCAL_TEST_KEEP") != "" {
@@ -309,12 +309,12 @@ func TestLocalAgora(t *testing.T) {
 
 	// --- the batch ends --------------------------------------------------
 	select {
-	case <-batch.done:
+	case <-batch.Done():
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the batch framework did not finish within 2 minutes")
 	}
-	if batch.err != nil {
-		t.Errorf("agora-batch exited with %v; its summary:\n%s", batch.err, batch.tail(20))
+	if err := batch.WaitErr(); err != nil {
+		t.Errorf("agora-batch exited with %v; its summary:\n%s", err, batch.tail(20))
 	}
 	e.checkBatch(t, ctx)
 	step("the batch framework finished: every command ran once and ended TASK_FINISHED, exit 0")
