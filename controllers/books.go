@@ -33,7 +33,6 @@ type offerState struct {
 	agent, role   string
 	res           resources.Resources
 	remaining     resources.Resources // held in the allocator beyond the bound tasks
-	ended         resources.Resources // of tasks bound on it that ended before it settled
 	stage         offerStage
 	obj           *agorav1.Offer // latest version seen (base for conditioned writes)
 	expiresAt     time.Time

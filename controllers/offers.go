@@ -282,17 +282,14 @@ func (e *engine) offerGone(o *offerState) {
 	e.unpark(o.key)
 }
 
-// recoverOffer returns what the offer still holds beyond its live bound
-// tasks: the unused remainder with the decline filter, and what tasks that
-// already ended held without one.
+// recoverOffer returns what the offer still holds beyond its bound tasks,
+// the unused remainder, with the decline filter (tasks that ended went
+// back when they ended).
 func (e *engine) recoverOffer(o *offerState, refuse time.Duration) {
 	if !o.remaining.IsEmpty() {
 		e.recover(o.fw, o.role, o.agent, o.remaining, refuse)
 	}
-	if !o.ended.IsEmpty() {
-		e.recover(o.fw, o.role, o.agent, o.ended, 0)
-	}
-	o.remaining, o.ended = resources.Resources{}, resources.Resources{}
+	o.remaining = resources.Resources{}
 }
 
 // recover returns resources to the allocator, tolerating agents and

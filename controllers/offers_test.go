@@ -172,3 +172,46 @@ func TestSuppressKeepsOutstandingOffers(t *testing.T) {
 	h.waitOffers("spark", 2)
 	h.checker.Sync()
 }
+
+// A task that ends while the offer it was launched on is still unanswered
+// returns its resources at once: the next round offers them to another
+// framework, and the agent is never over-committed (the checker counts
+// the offer by what has not been launched on it).
+func TestEndedTaskFreedBeforeAnswer(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("a", nil)
+	held := h.waitOffers("a", 1)[0]
+	h.framework("b", nil)
+	h.create(h.task("short", "a", &held, "1", "1Gi", dur("100ms")))
+	h.create(h.task("long", "a", &held, "1", "1Gi", dur("1h")))
+	h.waitTask("short", stateIs(agorav1.TaskFinished))
+	h.waitTask("long", stateIs(agorav1.TaskRunning))
+
+	var got agorav1.Offer
+	h.eventually("b offered what the ended task held", 20*time.Second, func() bool {
+		h.advance(time.Second)
+		offers := outstanding(h.offers("b"))
+		if len(offers) == 0 {
+			return false
+		}
+		got = offers[0]
+		return true
+	})
+	if cpus := got.Spec.Resources.CPUs.MilliValue(); cpus != 1000 {
+		t.Errorf("b's offer has %d millicpus, want the ended task's 1000", cpus)
+	}
+	var cur agorav1.Offer
+	if err := h.c.Get(h.ctx, client.ObjectKeyFromObject(&held), &cur); err != nil || cur.Status.Phase != "" {
+		t.Fatalf("a's offer is %q (%v), want it still outstanding", cur.Status.Phase, err)
+	}
+	// a's budget on its offer still counts the ended task: 2 cpus are left.
+	if err := h.answer(&held, agorav1.OfferAccept, 1); err != nil {
+		t.Fatal(err)
+	}
+	o := h.waitOfferPhase(held.Name, agorav1.OfferAccepted)
+	if o.Status.TasksLaunched != 2 || o.Status.Used.CPUs.MilliValue() != 2000 {
+		t.Errorf("a's offer settled with %d tasks and %v used, want 2 tasks and 2 cpus", o.Status.TasksLaunched, o.Status.Used)
+	}
+	h.checker.Sync()
+}

@@ -143,19 +143,13 @@ func (e *engine) chargeOffer(t *taskState) bool {
 	return true
 }
 
-// endTask returns the resources of a task that ended or was deleted. While
-// the offer it was launched on is unsettled they stay booked to the offer
-// (invariant 1 counts an outstanding offer whole) and go back when it
-// settles; otherwise they go back now.
+// endTask returns the resources of a task that ended or was deleted, at
+// once, even while the offer it was launched on is unanswered: the offer
+// holds only what has not been launched on it (its remainder), so what the
+// task held may be offered again without over-committing the agent
+// (invariant 1, docs/design.md). A framework that holds an offer while it
+// launches on it no longer holds back the tasks that already ended.
 func (e *engine) endTask(t *taskState) {
-	if !t.accounted {
-		return
-	}
-	if o := e.holdingOffer(t); t.onOffer && o != nil {
-		o.ended = o.ended.Add(t.res)
-		t.accounted = false
-		return
-	}
 	e.releaseTask(t)
 }
 

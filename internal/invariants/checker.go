@@ -3,8 +3,8 @@
 // violation the moment the API's state breaks one:
 //
 //  1. per agent, the resources of its live bound tasks plus its outstanding
-//     offers never exceed its total (an outstanding offer counts once,
-//     covering the tasks already bound on it);
+//     offers never exceed its total (an outstanding offer counts what has
+//     not been launched on it);
 //  2. an offer is settled exactly once (an answered offer is never also
 //     rescinded or expired); a task is bound only on an outstanding offer
 //     of its framework and agent, within the offer's resources; a task
@@ -73,6 +73,19 @@ type offer struct {
 
 func (o *offer) outstanding() bool {
 	return o.phase == "" || o.phase == agorav1.OfferOutstanding
+}
+
+// unlaunched is the offer's resources less those of the tasks bound on it
+// (the whole offer if they do not fit, which checkBind reports).
+func (o *offer) unlaunched() resources.Resources {
+	left := o.res
+	for _, r := range o.bound {
+		var err error
+		if left, err = left.Subtract(r); err != nil {
+			return o.res
+		}
+	}
+	return left
 }
 
 type task struct {

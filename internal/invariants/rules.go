@@ -229,19 +229,18 @@ func (c *Checker) checkAgent(agent string, rv uint64) {
 		ports += r.Ports.Count()
 		holders = append(holders, holder{what, r})
 	}
+	// An outstanding offer holds what has not been launched on it: the
+	// tasks bound on it count by themselves while they live, and what one
+	// that ended held may be offered again before the offer is answered.
 	for k, o := range c.offers {
 		if o.agent == agent && o.outstanding() {
-			add("offer "+k, o.res)
+			add("offer "+k, o.unlaunched())
 		}
 	}
 	for k, t := range c.tasks {
-		if t.agent != agent || !t.bound || terminal(t.state) {
-			continue
+		if t.agent == agent && t.bound && !terminal(t.state) {
+			add("task "+k+" ("+string(t.state)+")", t.res)
 		}
-		if o := c.offers[t.offer]; o != nil && o.uid == t.offerUID && o.outstanding() {
-			continue // covered by its outstanding offer
-		}
-		add("task "+k+" ("+string(t.state)+")", t.res)
 	}
 	if !total.Contains(sum) || ports != sum.Ports.Count() {
 		var parts []string
