@@ -130,7 +130,7 @@ func (e *engine) dropBinds(agent string) {
 func (e *engine) bookOnOffer(t *taskState, o *offerState) {
 	o.remaining, _ = o.remaining.Subtract(t.res)
 	o.nLaunched++
-	t.accounted, t.onOffer, t.role = true, true, o.role
+	t.accounted, t.role = true, o.role
 }
 
 // unbook takes a task's resources off its books: back into its offer if
@@ -139,13 +139,13 @@ func (e *engine) unbook(t *taskState) {
 	if !t.accounted {
 		return
 	}
-	t.accounted, t.onOffer = false, false
 	if o := e.holdingOffer(t); o != nil {
+		t.accounted = false
 		o.remaining = o.remaining.Add(t.res)
 		o.nLaunched--
 		return
 	}
-	e.releaseTask(t)
+	e.releaseTask(t) // it clears accounted: clearing it first made this a no-op
 }
 
 // holdingOffer is the offer the task names while that offer (the same one,

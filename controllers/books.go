@@ -71,7 +71,6 @@ type taskState struct {
 	bind          *metav1.Time // when it was bound, for its Assignment entry
 	bindRV        string       // the Task's resourceVersion then, for the entry too
 	accounted     bool         // its resources are booked in the allocator as a task
-	onOffer       bool         // booked out of its offer's resources (bound on it)
 	state         agorav1.TaskState
 	finalising    bool      // a master-sourced state write in flight
 	terminalSeen  time.Time // when the master saw it end (retention)

@@ -10,6 +10,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+	"github.com/agora-sched/agora/pkg/resources"
 )
 
 // TestBooksTakeTheCachesCopyOfTheSameVersion: when the informer replays the
@@ -40,5 +42,29 @@ func TestBooksTakeTheCachesCopyOfTheSameVersion(t *testing.T) {
 	newer := task("6")
 	if e.upsertTask(newer) == nil || e.tasks[key("ns", "t")].obj != newer {
 		t.Error("a newer version was not taken and synced")
+	}
+}
+
+// TestUnbookWithoutItsOffer: a task taken off the books while its offer no
+// longer holds resources goes back to the allocator (unbook cleared the
+// task's flag before releaseTask read it, so nothing went back).
+func TestUnbookWithoutItsOffer(t *testing.T) {
+	e := newEngine(context.Background(), &Master{opts: Options{Clock: clocktesting.NewFakeClock(time.Now())}, log: logr.Discard()})
+	res := resources.MustParse("cpus:1;mem:1Gi")
+	if err := e.alloc.AddAgent(allocator.AgentInfo{Name: "a", Total: resources.MustParse("cpus:4;mem:4Gi")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.alloc.AddFramework(allocator.FrameworkInfo{ID: "ns/fw"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.alloc.AddAllocation("ns/fw", allocator.DefaultRole, "a", res); err != nil {
+		t.Fatal(err)
+	}
+	e.agents["a"] = &agentState{name: "a", inAlloc: true}
+	tk := &taskState{key: "ns/t", fw: "ns/fw", agent: "a", offer: "ns/gone", role: allocator.DefaultRole, res: res, accounted: true}
+	e.unbook(tk)
+	held, err := e.alloc.AllocatedOn("ns/fw", allocator.DefaultRole, "a")
+	if err != nil || !held.IsEmpty() || tk.accounted {
+		t.Errorf("after unbook the framework still holds %s on the agent (err %v, accounted %t), want nothing", held, err, tk.accounted)
 	}
 }
