@@ -66,6 +66,7 @@ type service struct {
 	byTask     map[string]int
 	count      map[string]int       // live instances per SpreadBy value
 	seen       map[string]time.Time // SpreadBy values recently offered
+	newValueAt time.Time            // when a value not in seen was last offered
 	suppressed bool
 	running    int
 }
@@ -148,6 +149,9 @@ func (s *service) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agora
 	if !ok {
 		value = offer.Spec.AgentName
 	}
+	if _, known := s.seen[value]; !known {
+		s.newValueAt = now
+	}
 	s.seen[value] = now
 	slot := -1
 	wait := time.Duration(0)
@@ -198,10 +202,21 @@ func (s *service) OfferReceived(ctx context.Context, d *sdk.Driver, offer *agora
 	fmt.Fprintf(s.o.Out, "service: instance %d launched as %s on %s (%s=%s)\n", slot, name, offer.Spec.AgentName, s.o.SpreadBy, value)
 }
 
+// spreadSettle is how long no new SpreadBy value must have turned up
+// before a value takes a second instance: longer than the decline filter,
+// so that every agent with free resources is offered once in the meantime.
+const spreadSettle = time.Duration(agorav1.DefaultRefuseSeconds+1) * time.Second
+
 // evenlySpread: value hosts fewer than MaxPerValue instances, and no more
-// than the least used value offered in the last two minutes.
+// than the least used value offered in the last two minutes; and a value
+// that already hosts one takes another only once no new value has turned
+// up for spreadSettle (an agent whose resources other frameworks hold is
+// offered late, and one not yet seen cannot hold the others back).
 func (s *service) evenlySpread(value string, now time.Time) bool {
 	if s.o.MaxPerValue > 0 && s.count[value] >= s.o.MaxPerValue {
+		return false
+	}
+	if s.count[value] > 0 && now.Sub(s.newValueAt) < spreadSettle {
 		return false
 	}
 	least := s.count[value]

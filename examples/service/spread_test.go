@@ -48,3 +48,22 @@ func TestMaxPerValue(t *testing.T) {
 		t.Error("MaxPerValue 1 allowed a second instance on a")
 	}
 }
+
+// A second instance on a value waits until no new value has turned up for
+// spreadSettle: in a busy cluster another agent may be offered only later.
+func TestSpreadWaitsForLateValues(t *testing.T) {
+	now := time.Now()
+	s := newTestService(3, Options{})
+	s.seen["a"], s.newValueAt = now, now
+	s.place(0, "t0", "a", now)
+	if s.evenlySpread("a", now.Add(time.Second)) {
+		t.Error("a second instance on a one second after a value first turned up")
+	}
+	if !s.evenlySpread("a", now.Add(spreadSettle)) {
+		t.Error("no new value for spreadSettle, yet a may not take a second instance")
+	}
+	s.seen["b"], s.newValueAt = now.Add(spreadSettle), now.Add(spreadSettle)
+	if !s.evenlySpread("b", now.Add(spreadSettle)) {
+		t.Error("the new value b may not take its first instance")
+	}
+}
