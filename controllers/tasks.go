@@ -77,7 +77,7 @@ func (e *engine) syncTask(t *taskState) {
 	t.state = st.State
 	switch {
 	case terminal(st.State):
-		e.endTask(t)
+		e.releaseTask(t)
 	case t.bound && !t.accounted && !t.binding:
 		e.accountTask(t)
 	}
@@ -143,16 +143,6 @@ func (e *engine) chargeOffer(t *taskState) bool {
 	return true
 }
 
-// endTask returns the resources of a task that ended or was deleted, at
-// once, even while the offer it was launched on is unanswered: the offer
-// holds only what has not been launched on it (its remainder), so what the
-// task held may be offered again without over-committing the agent
-// (invariant 1, docs/design.md). A framework that holds an offer while it
-// launches on it no longer holds back the tasks that already ended.
-func (e *engine) endTask(t *taskState) {
-	e.releaseTask(t)
-}
-
 // candidateRoles are the roles a task may be booked under: the role its
 // bind recorded, else its offer's role when known, else (a task bound by
 // an older master that did not record it, its offer gone) the
@@ -170,7 +160,11 @@ func (e *engine) candidateRoles(t *taskState, f *fwState) []string {
 	return []string{"*"}
 }
 
-// releaseTask returns a task's resources to the allocator (no filter).
+// releaseTask returns a task's resources to the allocator (no filter). A
+// task that ended or was deleted returns them at once, even while the offer
+// it was launched on is unanswered: the offer holds only what has not been
+// launched on it (its remainder), so what the task held may be offered
+// again without over-committing the agent (invariant 1, docs/design.md).
 func (e *engine) releaseTask(t *taskState) {
 	if !t.accounted {
 		return
@@ -204,7 +198,7 @@ func (e *engine) forgetTask(t *taskState) {
 		e.unbook(t)
 		e.endBind(t)
 	}
-	e.endTask(t)
+	e.releaseTask(t)
 	delete(e.tasks, t.key)
 	delete(e.terminalTasks, t.key)
 	e.removeAgentTask(t)
