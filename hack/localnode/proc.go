@@ -31,16 +31,8 @@ func startProc(name, logDir, bin string, args ...string) (*proc, error) {
 
 // stop sends SIGTERM to the process group, then SIGKILL after timeout.
 func (p *proc) stop(timeout time.Duration) {
-	if p == nil || p.Exited() {
-		return
-	}
-	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.Done():
-	case <-time.After(timeout):
+	if p != nil && p.Terminate(timeout) {
 		logf("%s did not stop in %v: SIGKILL", p.Name, timeout)
-		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-		<-p.Done()
 	}
 }
 

@@ -82,6 +82,38 @@ func (p *Proc) Exited() bool {
 	}
 }
 
+// Terminate sends SIGTERM to the child's process group, then SIGKILL after
+// timeout, and returns once the child is reaped; it reports whether the
+// SIGKILL was needed.
+func (p *Proc) Terminate(timeout time.Duration) (killed bool) {
+	if p.Exited() {
+		return false
+	}
+	pgid := p.Cmd.Process.Pid // Setpgid makes the child its group's leader
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return false
+	case <-time.After(timeout):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+		return true
+	}
+}
+
+// Tail returns the last n lines of the child's log.
+func (p *Proc) Tail(n int) (string, error) {
+	data, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return "", err
+	}
+	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n"))), nil
+}
+
 // process is one control-plane component running as a child process.
 type process struct {
 	*Proc
@@ -106,16 +138,8 @@ func (p *process) pid() int { return p.Cmd.Process.Pid }
 // returns once the child is reaped and its group is empty.
 func (p *process) stop(timeout time.Duration) {
 	p.stopping.Store(true)
-	pgid := p.pid() // Setpgid makes the child its group's leader
-	if !p.Exited() {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(timeout):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-p.done
-		}
-	}
+	pgid := p.pid()
+	p.Terminate(timeout)
 	// None of the components fork, but if one ever leaves a child behind it
 	// still holds the group id (Linux does not reuse it meanwhile): kill it.
 	if syscall.Kill(-pgid, 0) == nil {
@@ -133,15 +157,11 @@ func (p *process) exitError() error {
 
 // logTail formats the last lines of the component's log for an error.
 func (p *process) logTail() string {
-	data, err := os.ReadFile(p.LogPath)
+	tail, err := p.Tail(logTailLines)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", p.LogPath, err)
 	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return fmt.Sprintf("last %d lines of %s:\n%s", len(lines), p.LogPath, bytes.Join(lines, []byte("\n")))
+	return fmt.Sprintf("last %d lines of %s:\n%s", strings.Count(tail, "\n")+1, p.LogPath, tail)
 }
 
 // portInUse tells whether the component died because a port we picked was

@@ -64,32 +64,13 @@ func (p *proc) kill() {
 	<-p.Done()
 }
 
-// stop sends SIGTERM to the process group, then SIGKILL after timeout.
-func (p *proc) stop(timeout time.Duration) {
-	if p.Exited() {
-		return
-	}
-	pgid := p.Cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.Done():
-	case <-time.After(timeout):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.Done()
-	}
-}
-
 // tail returns the last n lines of the process's log.
 func (p *proc) tail(n int) string {
-	data, err := os.ReadFile(p.LogPath)
+	tail, err := p.Tail(n)
 	if err != nil {
 		return err.Error()
 	}
-	lines := bytes.Split(bytes.TrimRight(data, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
+	return tail
 }
 
 // agentDirs are one real agent's name and state directories.

@@ -107,7 +107,7 @@ func (e *env) teardown() {
 		procs := slices.Clone(e.procs)
 		e.mu.Unlock()
 		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop(10 * time.Second)
+			procs[i].Terminate(10 * time.Second)
 		}
 		for _, a := range e.agents {
 			n, err := killLeftoverTasks(a)
