@@ -135,7 +135,7 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		a.sink += sink
 		for k := range batch {
 			r := &batch[k]
-			if err := a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
+			if err := a.recoverOn(ags[k], r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
 				return err
 			}
 		}
@@ -149,8 +149,14 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 // this role on this agent anything that is a subset of r. Returning more
 // than is allocated fails with ErrNotAllocated and changes nothing.
 func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
+	return a.recoverOn(nil, fw, role, agentName, r, refuse, now)
+}
+
+// recoverOn is Recover with the agent already looked up by RecoverAll
+// (nil: not yet), so that a batch does not hash each name twice.
+func (a *Allocator) recoverOn(ag *agent, fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
 	const op = "Recover"
-	c, ag, err := a.lookup(op, fw, role, agentName, r)
+	c, ag, err := a.lookupOn(ag, op, fw, role, agentName, r)
 	if err != nil {
 		return err
 	}
@@ -231,6 +237,11 @@ func sameSlice(a, b resources.Ranges) bool {
 // (canonical already): reading them again costs cache misses on the
 // decline path.
 func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
+	return a.lookupOn(nil, op, fw, role, agentName, r)
+}
+
+// lookupOn is lookup with agentName's agent already found (nil: not yet).
+func (a *Allocator) lookupOn(ag *agent, op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
 	if err := r.ScalarsOnly().Validate(); err != nil {
 		return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
 	}
@@ -238,7 +249,9 @@ func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources
 	if !ok {
 		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
 	}
-	ag := a.agents.get(agentName)
+	if ag == nil {
+		ag = a.agents.get(agentName)
+	}
 	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
