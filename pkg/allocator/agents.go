@@ -30,7 +30,8 @@ type agent struct {
 	baseOK       bool // base is set (filters.go)
 	freeHasPorts bool // len(freePorts) > 0, so that agents without ports never read it
 	heldPorts    bool // some holding may have ports (holdings.go)
-	_            [5]byte
+	removed      bool // RemoveAgent forgot it: AgentRefs on it are stale
+	_            [4]byte
 
 	// Line 1.
 	keys [inlineHeld]int32 // client slots of the inline holdings
@@ -293,6 +294,7 @@ func (a *Allocator) RemoveAgent(name string) error {
 		a.unreachable--
 	}
 	a.agents.remove(name)
+	ag.removed = true // handles on it are stale
 	last := a.agentList[len(a.agentList)-1]
 	a.agentList[ag.idx] = last
 	last.idx = ag.idx

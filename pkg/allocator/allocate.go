@@ -237,7 +237,7 @@ func (a *Allocator) offer(ag *agent, c *client, o resources.Resources, stage int
 	if c.fw.budget > 0 {
 		c.fw.budget--
 	}
-	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o})
+	*out = append(*out, Offer{FrameworkID: c.fw.id, Role: c.role.name, Agent: ag.name, Resources: o, Ref: AgentRef{ag}})
 }
 
 // earlierOffer returns the index in out of this round's offer to c on ag,

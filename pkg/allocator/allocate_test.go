@@ -1,10 +1,13 @@
 package allocator
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/agora-sched/agora/pkg/resources"
 )
 
 // TestAllocateAppend: AllocateAppend into a reused buffer with offers
@@ -138,5 +141,40 @@ func TestRecoverAll(t *testing.T) {
 	}
 	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
 		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
+	}
+}
+
+// TestRecoverAllRefs: a Recovery that carries its offer's agent handle
+// returns to that agent; a handle on an agent since removed, or one that
+// names another agent than Agent, is ignored and the name decides.
+func TestRecoverAllRefs(t *testing.T) {
+	a := New(Options{Seed: 7})
+	must(t, a.AddFramework(FrameworkInfo{ID: "f"}))
+	addAgents(t, a, 2, "cpus:4;mem:4Gi")
+	offers := a.Allocate(t0)
+	if len(offers) != 2 || offers[0].Ref.String() != offers[0].Agent {
+		t.Fatalf("offers %v: want two, each with its agent's handle", offers)
+	}
+	x, y := offers[0], offers[1]
+	part := mustParse("cpus:1")
+	// y's handle under x's name: x gets the cpu back, y keeps all of its.
+	must(t, a.RecoverAll([]Recovery{{FrameworkID: "f", Role: DefaultRole, Agent: x.Agent, Resources: part, Ref: y.Ref}}, t0))
+	// x's own handle: another cpu back on x.
+	must(t, a.RecoverAll([]Recovery{{FrameworkID: "f", Role: DefaultRole, Agent: x.Agent, Resources: part, Ref: x.Ref}}, t0))
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
+	}
+	got := a.Allocate(t0.Add(time.Second))
+	if len(got) != 1 || got[0].Agent != x.Agent || got[0].Resources.Scalars[resources.CPUs] != 2000 {
+		t.Fatalf("after returning 2 cpus of %s: offered %v, want those 2 cpus on it", x.Agent, got)
+	}
+	// A removed agent's handle: the name is looked up, and is unknown.
+	must(t, a.RemoveAgent(y.Agent))
+	err := a.RecoverAll([]Recovery{{FrameworkID: "f", Role: DefaultRole, Agent: y.Agent, Resources: part, Ref: y.Ref}}, t0)
+	if !errors.Is(err, ErrUnknownAgent) {
+		t.Fatalf("recovering on a removed agent through its handle: %v, want ErrUnknownAgent", err)
+	}
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
 	}
 }

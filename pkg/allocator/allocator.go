@@ -103,6 +103,23 @@ type Offer struct {
 	Role        string
 	Agent       string
 	Resources   resources.Resources
+	// Ref is the agent's handle: passed back in a Recovery, it spares
+	// RecoverAll the lookup by name.
+	Ref AgentRef
+}
+
+// AgentRef is a handle on an agent, from an Offer. The zero value is no
+// handle; a handle on an agent since removed is ignored (the name is
+// looked up instead).
+type AgentRef struct{ ag *agent }
+
+// String names the agent ("" for no handle), so that offers print the
+// same from one allocator to another.
+func (r AgentRef) String() string {
+	if r.ag == nil {
+		return ""
+	}
+	return r.ag.name
 }
 
 // Stats summarises the allocator for metrics.

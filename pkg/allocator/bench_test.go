@@ -101,6 +101,7 @@ func BenchmarkDeclineOffers(b *testing.B) {
 		a, ids := mesosCluster(b, agents, frameworks)
 		now := t0
 		var offers []Offer
+		var recs [64]Recovery // the declines, passed to RecoverAll 64 at a time
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -114,8 +115,13 @@ func BenchmarkDeclineOffers(b *testing.B) {
 				b.StartTimer()
 			}
 			start := time.Now()
-			for _, o := range offers {
-				if err := a.Recover(o.FrameworkID, o.Role, o.Agent, o.Resources, 1000*time.Hour, now); err != nil {
+			for k := 0; k < len(offers); k += len(recs) {
+				n := 0
+				for _, o := range offers[k:min(k+len(recs), len(offers))] {
+					recs[n] = Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources, Refuse: 1000 * time.Hour, Ref: o.Ref}
+					n++
+				}
+				if err := a.RecoverAll(recs[:n], now); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -170,9 +176,11 @@ func BenchmarkChurn(b *testing.B) {
 		agentNames := addAgents(b, a, agents, "cpus:24;mem:3Gi")
 		rng := rand.New(rand.NewPCG(1, 2))
 		var tasks []benchTask
+		refs := make([]AgentRef, agents) // by agent index, from the offers
 		accept := func(offers []Offer) {
 			for _, o := range offers {
 				tk := benchTask{uint16(nameIndex(o.FrameworkID)), uint16(nameIndex(o.Agent))}
+				refs[tk.agent] = o.Ref
 				for range o.Resources.Scalars[resources.CPUs] / 1000 {
 					tasks = append(tasks, tk)
 				}
@@ -209,7 +217,7 @@ func BenchmarkChurn(b *testing.B) {
 			for k := 0; k < len(done); k += len(recs) {
 				n := 0
 				for _, tk := range done[k:min(k+len(recs), len(done))] {
-					recs[n] = Recovery{FrameworkID: fwNames[tk.fw], Role: DefaultRole, Agent: agentNames[tk.agent], Resources: task}
+					recs[n] = Recovery{FrameworkID: fwNames[tk.fw], Role: DefaultRole, Agent: agentNames[tk.agent], Resources: task, Ref: refs[tk.agent]}
 					n++
 				}
 				if err := a.RecoverAll(recs[:n], t0); err != nil {

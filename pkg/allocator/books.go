@@ -108,6 +108,7 @@ type Recovery struct {
 	FrameworkID, Role, Agent string
 	Resources                resources.Resources
 	Refuse                   time.Duration
+	Ref                      AgentRef // optional: the agent's handle, from its Offer
 }
 
 // recoverBatch is how many agents RecoverAll reads ahead.
@@ -124,7 +125,11 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		batch := rs[i:min(i+recoverBatch, len(rs))]
 		var ags [recoverBatch]*agent
 		for k := range batch {
-			ags[k] = a.agents.get(batch[k].Agent)
+			if ag := batch[k].Ref.ag; ag != nil && !ag.removed && ag.name == batch[k].Agent {
+				ags[k] = ag
+			} else {
+				ags[k] = a.agents.get(batch[k].Agent)
+			}
 		}
 		var sink int64
 		for _, ag := range ags[:len(batch)] {
