@@ -63,6 +63,10 @@ test-e2e: ## End-to-end test on a real single-node Kubernetes (root; see docs/e2
 bench: ## Allocator micro-benchmarks (see docs/benchmarks.md).
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/allocator/
 
+.PHONY: bench-writes
+bench-writes: ## apiserver CPU per write of a task's life, with and without the Task CRD's CEL rules (see docs/benchmarks.md).
+	$(GO) test -run '^$$' -bench BenchmarkTaskWrites -benchtime 2000x -count 3 ./test/writecost/
+
 .PHONY: bench-scale
 bench-scale: bins ## Scale benchmark: master, 1000 simulated agents, SDK frameworks vs the apiserver ceiling and kube-scheduler (BENCH_SCALE_FLAGS=-h lists flags).
 	$(GO) run ./hack/bench $(BENCH_SCALE_FLAGS)

@@ -77,6 +77,12 @@ func AssetsDir() (string, error) {
 // Start starts a control plane; call Stop when done. Extra apiserver flags
 // can be given as "--name=value".
 func Start(extraAPIServerFlags ...string) (*Env, error) {
+	return StartWithCRDs(filepath.Join(RepoRoot(), "config", "crd", "bases"), extraAPIServerFlags...)
+}
+
+// StartWithCRDs is Start with the CRDs of crdDir instead of config/crd/bases
+// (e.g. variants of them, to measure what a validation rule costs).
+func StartWithCRDs(crdDir string, extraAPIServerFlags ...string) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
@@ -84,7 +90,7 @@ func Start(extraAPIServerFlags ...string) (*Env, error) {
 	root := RepoRoot()
 	te := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
-		CRDDirectoryPaths:        []string{filepath.Join(root, "config", "crd", "bases")},
+		CRDDirectoryPaths:        []string{crdDir},
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  30 * time.Second,

@@ -1,0 +1,256 @@
+// Package writecost measures what the apiserver spends on each write of a
+// task's life (create, RUNNING, terminal, delete), and how much of it the
+// Task CRD's CEL rules take: the scale benchmark (hack/bench) is too noisy
+// on shared machines to show a change of a few percent, while this one
+// runs nothing but those writes. Run it with make bench-writes; it is not
+// part of make test. docs/benchmarks.md records what it measured.
+package writecost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/builders"
+	"github.com/agora-sched/agora/internal/testenv"
+)
+
+// concurrency is the clients writing at once, as the scale benchmark's.
+const concurrency = 16
+
+// variants of the Task CRD: which of its x-kubernetes-validations rules
+// stay. A transition rule is one that reads oldSelf.
+var variants = []struct {
+	name string
+	keep func(rule string) bool
+}{
+	{"cel=all", func(string) bool { return true }},
+	{"cel=none", func(string) bool { return false }},
+	{"cel=no-transition", func(r string) bool { return !strings.Contains(r, "oldSelf") }},
+	{"cel=transition-only", func(r string) bool { return strings.Contains(r, "oldSelf") }},
+}
+
+// envs are the control planes of the variants, started on first use and
+// stopped by TestMain: the testing package calls a benchmark once with
+// b.N = 1 before the real run, and a second control plane would only add
+// its start-up.
+var envs = map[string]*testenv.Env{}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, e := range envs {
+		_ = e.Stop()
+	}
+	os.Exit(code)
+}
+
+// BenchmarkTaskWrites: one op is one task's four writes, made phase by
+// phase over all b.N tasks (all creates, then all RUNNING writes, ...) by
+// 16 clients. Each phase reports the apiserver's CPU per write, from its
+// process_cpu_seconds_total; run with -benchtime 2000x or more, as the
+// metric counts in steps of 10 ms.
+func BenchmarkTaskWrites(b *testing.B) {
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			e := envs[v.name]
+			if e == nil {
+				dir, err := crdVariant(b.TempDir(), v.keep)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// TempDir goes with this call; the CRDs are installed by then.
+				if e, err = testenv.StartWithCRDs(dir); err != nil {
+					b.Fatal(err)
+				}
+				envs[v.name] = e
+			}
+			measure(b, e)
+		})
+	}
+}
+
+func measure(b *testing.B, e *testenv.Env) {
+	ctx := context.Background()
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns := e.Namespace(b, "wc")
+	rvs := make([]string, b.N)
+	name := func(i int) string { return fmt.Sprintf("t-%d", i) }
+	phase := func(unit string, write func(i int) error) {
+		before := apiserverCPU(ctx, b, cs)
+		inParallel(b.N, func(i int) {
+			if err := write(i); err != nil {
+				b.Error(err)
+			}
+		})
+		b.ReportMetric((apiserverCPU(ctx, b, cs)-before)*1000/float64(b.N), unit)
+	}
+	b.ResetTimer()
+	phase("create-cpu-ms", func(i int) error {
+		t := builders.Task(ns, name(i), "fw").OfferRef("fw-agent-1-abcde", "1111-2222", "agent-1").Resources(builders.Res("1", "1Gi")).Obj()
+		t.Annotations = map[string]string{"sim.agora.dev/duration": "1s"}
+		t.OwnerReferences = []metav1.OwnerReference{{APIVersion: agorav1.GroupVersion.String(), Kind: "Framework", Name: "fw", UID: "3333-4444"}}
+		err := e.Client.Create(ctx, t)
+		rvs[i] = t.ResourceVersion
+		return err
+	})
+	now := metav1.Now()
+	phase("running-cpu-ms", func(i int) error {
+		return patchStatus(ctx, e.Client, ns, name(i), &rvs[i], map[string]any{
+			"state": agorav1.TaskRunning, "source": agorav1.SourceExecutor, "bindTime": now, "role": "*",
+			"startTime": now, "sandbox": "sim://" + ns + "/" + name(i),
+		})
+	})
+	phase("terminal-cpu-ms", func(i int) error {
+		return patchStatus(ctx, e.Client, ns, name(i), &rvs[i], map[string]any{
+			"state": agorav1.TaskFinished, "source": agorav1.SourceExecutor, "completionTime": now, "exitCode": 0,
+		})
+	})
+	phase("delete-cpu-ms", func(i int) error {
+		return e.Client.Delete(ctx, &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name(i)}})
+	})
+}
+
+// patchStatus writes status as the agent does: a merge patch of the status
+// subresource conditioned on the resourceVersion it last saw.
+func patchStatus(ctx context.Context, c client.Client, ns, name string, rv *string, status map[string]any) error {
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": *rv}, "status": status})
+	if err != nil {
+		return err
+	}
+	t := &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := c.Status().Patch(ctx, t, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return err
+	}
+	*rv = t.ResourceVersion
+	return nil
+}
+
+func inParallel(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// apiserverCPU reads the apiserver's process_cpu_seconds_total.
+func apiserverCPU(ctx context.Context, b *testing.B, cs kubernetes.Interface) float64 {
+	raw, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range bytes.Lines(raw) {
+		if v, ok := strings.CutPrefix(string(line), "process_cpu_seconds_total "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return f
+		}
+	}
+	b.Fatal("the apiserver's /metrics has no process_cpu_seconds_total")
+	return 0
+}
+
+// crdVariant writes config/crd/bases into dir, with the Task CRD's rules
+// cut to those keep accepts.
+func crdVariant(dir string, keep func(rule string) bool) (string, error) {
+	src := filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return "", err
+	}
+	for _, ent := range entries {
+		data, err := os.ReadFile(filepath.Join(src, ent.Name()))
+		if err != nil {
+			return "", err
+		}
+		if strings.HasSuffix(ent.Name(), "_tasks.yaml") {
+			var crd map[string]any
+			if err := yaml.Unmarshal(data, &crd); err != nil {
+				return "", err
+			}
+			filterRules(crd, keep)
+			if data, err = yaml.Marshal(crd); err != nil {
+				return "", err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, ent.Name()), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// filterRules drops, anywhere in v, the x-kubernetes-validations rules
+// keep rejects.
+func filterRules(v any, keep func(rule string) bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if rules, ok := x["x-kubernetes-validations"].([]any); ok {
+			var kept []any
+			for _, r := range rules {
+				if m, ok := r.(map[string]any); ok && keep(fmt.Sprint(m["rule"])) {
+					kept = append(kept, r)
+				}
+			}
+			if len(kept) == 0 {
+				delete(x, "x-kubernetes-validations")
+			} else {
+				x["x-kubernetes-validations"] = kept
+			}
+		}
+		for _, child := range x {
+			filterRules(child, keep)
+		}
+	case []any:
+		for _, child := range x {
+			filterRules(child, keep)
+		}
+	}
+}
+
+// TestFilterRules: the variants keep exactly the rules they name.
+func TestFilterRules(t *testing.T) {
+	crd := map[string]any{"spec": map[string]any{
+		"x-kubernetes-validations": []any{
+			map[string]any{"rule": "self.a == oldSelf.a"},
+			map[string]any{"rule": "self.b > 0"},
+		},
+		"properties": map[string]any{"c": map[string]any{
+			"x-kubernetes-validations": []any{map[string]any{"rule": "self.size() > 0"}},
+		}},
+	}}
+	filterRules(crd, variants[3].keep) // transition-only
+	got, _ := json.Marshal(crd)
+	want := `{"spec":{"properties":{"c":{}},"x-kubernetes-validations":[{"rule":"self.a == oldSelf.a"}]}}`
+	if string(got) != want {
+		t.Fatalf("transition-only kept %s, want %s", got, want)
+	}
+}
