@@ -304,6 +304,11 @@ func (d *Driver) Run(ctx context.Context, h Handler) error {
 		case <-d.stopRun:
 			return nil
 		case err := <-cacheErr:
+			// The informers stop when ctx ends too, and select may pick
+			// this case first: that is the caller's cancellation.
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			if err == nil {
 				err = errors.New("informers stopped")
 			}

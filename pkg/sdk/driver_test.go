@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -261,5 +262,37 @@ func TestRunEndsWhenTornDown(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after the framework was torn down")
+	}
+}
+
+// TestRunReturnsCancellation: Run returns the context's error when its
+// context ends, also when the informers (stopped by that same context)
+// are seen first. The handler cancels and waits in a callback, so that both
+// have happened by the time Run selects again.
+func TestRunReturnsCancellation(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t, "sdk-cancel")
+	d := connect(t, ns, "fw")
+	for i := range 8 {
+		runCtx, cancel := context.WithCancel(ctx)
+		offer := b.Offer(ns, fmt.Sprintf("o-%d", i), "fw", "node-1").Resources(b.Res("1", "1Gi")).Obj()
+		h := HandlerFuncs{Offer: func(context.Context, *Driver, *agorav1.Offer) {
+			cancel()
+			time.Sleep(300 * time.Millisecond) // the informers stop meanwhile
+		}}
+		done := make(chan error, 1)
+		go func() { done <- d.Run(runCtx, h) }()
+		if err := env.Client.Create(ctx, offer); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("pass %d: Run = %v, want context.Canceled", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("pass %d: Run did not return after its context was cancelled", i)
+		}
+		cancel()
 	}
 }
