@@ -9,8 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/agora-sched/agora/pkg/localcluster"
 )
 
 // repoRoot is the directory holding go.mod, searched from the working
@@ -47,63 +48,26 @@ func buildBinaries(ctx context.Context, root, dir string) error {
 }
 
 // child is a process the benchmark runs and measures through /proc.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+type child struct{ *localcluster.Proc }
 
-// startChild runs bin with args and env additions, logging to
+// startChild runs bin with args and env additions in logDir, logging to
 // logDir/<name>.log. It dies with the benchmark (Pdeathsig).
 func startChild(name, bin string, args, env []string, logDir string) (*child, error) {
-	logPath := filepath.Join(logDir, name+".log")
-	f, err := os.Create(logPath)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p, err := localcluster.StartProc(cmd, name, logDir, true)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	c := &child{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		f.Close()
-		close(c.done)
-	}()
-	return c, nil
+	return &child{p}, nil
 }
 
-func (c *child) pid() int { return c.cmd.Process.Pid }
+func (c *child) pid() int { return c.Cmd.Process.Pid }
 
-func (c *child) alive() bool {
-	select {
-	case <-c.done:
-		return false
-	default:
-		return true
-	}
-}
+func (c *child) alive() bool { return !c.Exited() }
 
 // stop sends SIGTERM, then SIGKILL after timeout, to the child's group.
-func (c *child) stop(timeout time.Duration) {
-	if !c.alive() {
-		return
-	}
-	_ = syscall.Kill(-c.pid(), syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(timeout):
-		_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
-		<-c.done
-	}
-}
+func (c *child) stop(timeout time.Duration) { c.Terminate(timeout) }
 
 // freeAddr returns 127.0.0.1:<a free port>.
 func freeAddr() (string, error) {

@@ -85,6 +85,10 @@ func main() {
 			fatal(err)
 		}
 	}
+	// The children run in their log directory: every path they get is absolute.
+	if c.out, err = filepath.Abs(c.out); err != nil {
+		fatal(err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	root, err := repoRoot()

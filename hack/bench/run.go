@@ -238,10 +238,10 @@ wait:
 			break wait
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-master.done:
-			return fmt.Errorf("agora-master exited: %v (log: %s)", master.err, master.log)
-		case <-agents.done:
-			return fmt.Errorf("agora-agent exited: %v (log: %s)", agents.err, agents.log)
+		case <-master.Done():
+			return fmt.Errorf("agora-master exited: %v (log: %s)", master.WaitErr(), master.LogPath)
+		case <-agents.Done():
+			return fmt.Errorf("agora-agent exited: %v (log: %s)", agents.WaitErr(), agents.LogPath)
 		case <-progress.C:
 			k := obs.counts()
 			logf("agora: %s: %d bound, %d running seen, %d finished", time.Since(t0).Round(time.Second), k.bound, k.running, k.finished)
@@ -357,7 +357,7 @@ func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) 
 	rc := cs.CoreV1().RESTClient()
 	return wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
 		if !ch.alive() {
-			return false, fmt.Errorf("agora-agent exited: %v (log: %s)", ch.err, ch.log)
+			return false, fmt.Errorf("agora-agent exited: %v (log: %s)", ch.WaitErr(), ch.LogPath)
 		}
 		var l agorav1.AgentList
 		err := rc.Get().AbsPath("/apis", agorav1.GroupVersion.Group, agorav1.GroupVersion.Version, "agents").
@@ -372,7 +372,7 @@ func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) 
 func waitHTTP(ctx context.Context, url string, ch *child) error {
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		if !ch.alive() {
-			return false, fmt.Errorf("%s exited: %v (log: %s)", ch.name, ch.err, ch.log)
+			return false, fmt.Errorf("%s exited: %v (log: %s)", ch.Name, ch.WaitErr(), ch.LogPath)
 		}
 		resp, err := http.Get(url)
 		if err != nil {
