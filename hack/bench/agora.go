@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/agora-sched/agora/agent/sim"
@@ -289,12 +290,7 @@ func (fws *frameworks) stop() {
 // waitAcks waits until the frameworks have answered an acknowledgement for
 // each of the ended tasks, or d passes; it says whether they all were.
 func (fws *frameworks) waitAcks(ctx context.Context, ended int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for fws.sum(func(f *benchFramework) int64 { return f.acked.Load() }) < int64(ended) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, d, true, func(context.Context) (bool, error) {
+		return fws.sum(func(f *benchFramework) int64 { return f.acked.Load() }) >= int64(ended), nil
+	}) == nil
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/agora-sched/agora/pkg/localcluster"
 )
@@ -47,27 +46,14 @@ func buildBinaries(ctx context.Context, root, dir string) error {
 	return nil
 }
 
-// child is a process the benchmark runs and measures through /proc.
-type child struct{ *localcluster.Proc }
-
 // startChild runs bin with args and env additions in logDir, logging to
-// logDir/<name>.log. It dies with the benchmark (Pdeathsig).
-func startChild(name, bin string, args, env []string, logDir string) (*child, error) {
+// logDir/<name>.log: a process the benchmark runs and measures through
+// /proc. It dies with the benchmark (Pdeathsig).
+func startChild(name, bin string, args, env []string, logDir string) (*localcluster.Proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p, err := localcluster.StartProc(cmd, name, logDir, true)
-	if err != nil {
-		return nil, err
-	}
-	return &child{p}, nil
+	return localcluster.StartProc(cmd, name, logDir, true)
 }
-
-func (c *child) pid() int { return c.Cmd.Process.Pid }
-
-func (c *child) alive() bool { return !c.Exited() }
-
-// stop sends SIGTERM, then SIGKILL after timeout, to the child's group.
-func (c *child) stop(timeout time.Duration) { c.Terminate(timeout) }
 
 // freeAddr returns 127.0.0.1:<a free port>.
 func freeAddr() (string, error) {

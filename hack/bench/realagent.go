@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/agora-sched/agora/pkg/localcluster"
 )
 
 // realAgentName is the node name of the one real agent a run adds.
@@ -18,7 +20,7 @@ const realAgentName = "bench-real"
 // a simulated one's. It takes its share of the tasks like any agent. It
 // needs root (cgroups, per-framework uids); without it the run goes on
 // without, and says so.
-func startRealAgent(ctx context.Context, cs kubernetes.Interface, c *config, kubeconfig, binDir, dir string) (*child, string, error) {
+func startRealAgent(ctx context.Context, cs kubernetes.Interface, c *config, kubeconfig, binDir, dir string) (*localcluster.Proc, string, error) {
 	if os.Geteuid() != 0 {
 		return nil, "no real agent: it needs root for its cgroups", nil
 	}
@@ -37,7 +39,7 @@ func startRealAgent(ctx context.Context, cs kubernetes.Interface, c *config, kub
 		return nil, "", err
 	}
 	if err := waitAgents(ctx, cs, c.agents+1, ch); err != nil {
-		ch.stop(0)
+		ch.Terminate(0)
 		return nil, "", fmt.Errorf("real agent: %w", err)
 	}
 	return ch, "", nil

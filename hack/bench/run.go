@@ -136,23 +136,23 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	if err != nil {
 		return err
 	}
-	defer agents.stop(30 * time.Second)
+	defer agents.Terminate(30 * time.Second)
 	if err := waitAgents(ctx, cs, c.agents, agents); err != nil {
 		return err
 	}
 	r.set("agents.start_s", time.Since(agentsStart).Seconds())
-	if st, err := readProc(agents.pid()); err == nil {
+	if st, err := readProc(agents.Pid()); err == nil {
 		r.set("agents.rss_kib_per_agent", float64(st.rssBytes)/1024/float64(c.agents))
 	}
-	var real *child
+	var real *localcluster.Proc
 	if c.realAgent {
 		var note string
 		if real, note, err = startRealAgent(ctx, cs, c, kubeconfig, binDir, dir); err != nil {
 			return err
 		}
 		if real != nil {
-			defer real.stop(30 * time.Second)
-			if st, err := readProc(real.pid()); err == nil {
+			defer real.Terminate(30 * time.Second)
+			if st, err := readProc(real.Pid()); err == nil {
 				r.set("agents.real_rss_kib", float64(st.rssBytes)/1024)
 			}
 		}
@@ -187,7 +187,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	if err != nil {
 		return err
 	}
-	defer master.stop(30 * time.Second)
+	defer master.Terminate(30 * time.Second)
 	if err := waitHTTP(ctx, "http://"+pprofAddr+"/debug/pprof/", master); err != nil {
 		return err
 	}
@@ -205,12 +205,12 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	if err != nil {
 		return err
 	}
-	m0, err := readProc(master.pid())
+	m0, err := readProc(master.Pid())
 	if err != nil {
 		return err
 	}
 	procs := controlPlanePids(filepath.Join(dir, "cluster"))
-	procs["agora-master"], procs["agora-agent (sim)"], procs["bench (frameworks, observer)"] = master.pid(), agents.pid(), os.Getpid()
+	procs["agora-master"], procs["agora-agent (sim)"], procs["bench (frameworks, observer)"] = master.Pid(), agents.Pid(), os.Getpid()
 	cpu0 := cpuOf(procs)
 	lat0 := scrapeLatency(ctx, cs)
 	logf("agora: %d frameworks launching %d tasks of %s cpus, %s mem, %s each", c.frameworks, c.tasks, c.taskCPUs, c.taskMem, c.taskDuration)
@@ -252,15 +252,15 @@ wait:
 	if err != nil {
 		return err
 	}
-	m1, err := readProc(master.pid())
+	m1, err := readProc(master.Pid())
 	if err != nil {
 		return err
 	}
-	if st, err := readProc(agents.pid()); err == nil {
+	if st, err := readProc(agents.Pid()); err == nil {
 		r.set("agents.peak_rss_kib_per_agent", float64(st.hwmBytes)/1024/float64(c.agents))
 	}
 	if real != nil {
-		if st, err := readProc(real.pid()); err == nil {
+		if st, err := readProc(real.Pid()); err == nil {
 			r.set("agents.real_peak_rss_kib", float64(st.hwmBytes)/1024)
 		}
 	}
@@ -353,10 +353,10 @@ wait:
 
 // waitAgents waits until n Agent objects exist: agora-agent registers
 // every agent and syncs its Assignment watch before it says it runs.
-func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) error {
+func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *localcluster.Proc) error {
 	rc := cs.CoreV1().RESTClient()
 	return wait.PollUntilContextTimeout(ctx, time.Second, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		if !ch.alive() {
+		if ch.Exited() {
 			return false, fmt.Errorf("agora-agent exited: %v (log: %s)", ch.WaitErr(), ch.LogPath)
 		}
 		var l agorav1.AgentList
@@ -369,9 +369,9 @@ func waitAgents(ctx context.Context, cs kubernetes.Interface, n int, ch *child) 
 	})
 }
 
-func waitHTTP(ctx context.Context, url string, ch *child) error {
+func waitHTTP(ctx context.Context, url string, ch *localcluster.Proc) error {
 	return wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		if !ch.alive() {
+		if ch.Exited() {
 			return false, fmt.Errorf("%s exited: %v (log: %s)", ch.Name, ch.WaitErr(), ch.LogPath)
 		}
 		resp, err := http.Get(url)

@@ -133,7 +133,7 @@ func TestClusterLifecycle(t *testing.T) {
 
 	pids := map[string]int{}
 	for _, p := range c.procs {
-		pids[p.Name] = p.pid()
+		pids[p.Name] = p.Pid()
 	}
 	if len(pids) != 4 {
 		t.Errorf("running %v, want etcd, kube-apiserver, kube-controller-manager, kube-scheduler", pids)
@@ -260,7 +260,7 @@ func TestComponentCrashEndsCluster(t *testing.T) {
 			kcm = p
 		}
 	}
-	if err := syscall.Kill(kcm.pid(), syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(kcm.Pid(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -72,6 +72,9 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 // WaitErr is cmd.Wait's result, once Done is closed.
 func (p *Proc) WaitErr() error { return p.err }
 
+// Pid is the child's process id, and its process group's.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
 // Exited tells whether Done is closed.
 func (p *Proc) Exited() bool {
 	select {
@@ -89,7 +92,7 @@ func (p *Proc) Terminate(timeout time.Duration) (killed bool) {
 	if p.Exited() {
 		return false
 	}
-	pgid := p.Cmd.Process.Pid // Setpgid makes the child its group's leader
+	pgid := p.Pid() // Setpgid makes the child its group's leader
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -132,13 +135,11 @@ func startProcess(name, bin string, args []string, logDir string) (*process, err
 	return &process{Proc: p}, nil
 }
 
-func (p *process) pid() int { return p.Cmd.Process.Pid }
-
 // stop sends SIGTERM to the process group, then SIGKILL after timeout, and
 // returns once the child is reaped and its group is empty.
 func (p *process) stop(timeout time.Duration) {
 	p.stopping.Store(true)
-	pgid := p.pid()
+	pgid := p.Pid()
 	p.Terminate(timeout)
 	// None of the components fork, but if one ever leaves a child behind it
 	// still holds the group id (Linux does not reuse it meanwhile): kill it.
