@@ -512,10 +512,23 @@ func testRoleNamespaces(t *testing.T, ctx context.Context, ac client.Client, ten
 		}
 		return fw.Status.Phase == agorav1.FrameworkRejected
 	})
-	c := meta.FindStatusCondition(fw.Status.Conditions, agorav1.FrameworkConditionRegistered)
-	if c == nil || !strings.Contains(c.Message, fmt.Sprintf("namespace %q may not use role %q", tenantA, "gold")) {
-		t.Errorf("Rejected framework's Registered condition does not say why: %+v", c)
-	}
+	// The master may see the Framework before the ResourceRole, and reject
+	// it first for want of one; it says why the ResourceRole refuses the
+	// namespace once it has seen it.
+	why := fmt.Sprintf("namespace %q may not use role %q", tenantA, "gold")
+	var c *metav1.Condition
+	defer func() {
+		if t.Failed() {
+			t.Logf("the Registered condition last seen: %+v", c)
+		}
+	}()
+	eventually(t, 30*time.Second, "the Rejected framework's Registered condition to say: "+why, func() bool {
+		if err := ten.c.Get(ctx, client.ObjectKeyFromObject(fw), fw); err != nil {
+			t.Fatal(err)
+		}
+		c = meta.FindStatusCondition(fw.Status.Conditions, agorav1.FrameworkConditionRegistered)
+		return fw.Status.Phase == agorav1.FrameworkRejected && c != nil && strings.Contains(c.Message, why)
+	})
 	var offers agorav1.OfferList
 	if err := ten.c.List(ctx, &offers, client.InNamespace(tenantA)); err != nil {
 		t.Fatal(err)
