@@ -2,8 +2,12 @@ package controllers_test
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,3 +211,44 @@ func TestNewLeaderKeepsFrameworkStatus(t *testing.T) {
 		return h.getFramework("f").Status.ActiveTasks == 3
 	})
 }
+
+// TestFailedStatusWriteIsRetried: a framework status write that fails is
+// written again, although nothing changes afterwards to make it due.
+func TestFailedStatusWriteIsRetried(t *testing.T) {
+	h := newHarness(t, 1, "cpus:8;mem:16Gi;disk:10Gi")
+	h.framework("f", nil)
+	var failing atomic.Bool
+	failing.Store(true)
+	var failed atomic.Int32
+	h.master(masterOpts{name: "m", wrap: func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if failing.Load() && r.Method == http.MethodPatch && strings.HasSuffix(r.URL.Path, "/frameworks/f/status") {
+				failed.Add(1)
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 injected", Header: http.Header{},
+					Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+			}
+			return rt.RoundTrip(r)
+		})
+	}})
+	// Both writes fail: the one for the phase at first sight, and the one
+	// a status period (10 s) later with the outstanding offer counted.
+	h.eventually("the first framework status write to fail", 20*time.Second, func() bool { return failed.Load() >= 1 })
+	h.eventually("the second framework status write to fail", 20*time.Second, func() bool {
+		h.advance(time.Second)
+		return failed.Load() >= 2
+	})
+	failing.Store(false)
+	// Nothing changes now until the offer expires (60 s): only a retry
+	// writes the status before that.
+	for range 30 {
+		h.advance(time.Second)
+		if h.getFramework("f").Status.Phase == agorav1.FrameworkActive {
+			return
+		}
+	}
+	t.Fatal("the failed framework status write was not retried within 30 s")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

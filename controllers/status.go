@@ -159,9 +159,20 @@ func (e *engine) writeFrameworkStatusWith(f *fwState, now time.Time, force bool,
 	e.do(func(ctx context.Context) msg {
 		if err := e.m.client.Status().Patch(ctx, next, client.MergeFrom(base)); err != nil && ctx.Err() == nil && !isNotFound(err) {
 			e.log.Error(err, "writing framework status", "framework", f.key)
+			return func(e *engine) { e.statusWriteFailed(f, phaseKey, summary) }
 		}
 		return nil
 	})
+}
+
+// statusWriteFailed makes the next round write the status again: the books
+// say it was written, and nothing may change to make it due again.
+func (e *engine) statusWriteFailed(f *fwState, phaseKey, summary string) {
+	if e.frameworks[f.key] != f || f.phaseKey != phaseKey || f.lastSummary != summary {
+		return // a later write is already on its way
+	}
+	f.phaseKey = "" // compare with what is stored
+	f.lastSummary, f.lastStatus = "", time.Time{}
 }
 
 func (f *fwState) lastPhaseKey() string {

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,6 +65,8 @@ type masterOpts struct {
 	controllers.Options
 	leaderElect bool
 	name        string
+	// wrap, if set, wraps the master's HTTP transport (to fail requests).
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // startMaster runs a master with its own manager (and cache) on the fake clock.
@@ -75,7 +79,9 @@ func startMaster(t *testing.T, clk *clocktesting.FakeClock, o masterOpts) *maste
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	lease, renew, retry := 2*time.Second, 1500*time.Millisecond, 200*time.Millisecond
-	mgr, err := manager.New(env.Config, manager.Options{
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = o.wrap
+	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                        env.Scheme,
 		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
