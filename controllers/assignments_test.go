@@ -42,7 +42,7 @@ func TestAssignmentListsBoundTasks(t *testing.T) {
 	if e.ResourceVersion != t0.ResourceVersion {
 		t.Errorf("entry of t0 has resourceVersion %q, want the bound Task's %q", e.ResourceVersion, t0.ResourceVersion)
 	}
-	h.waitOfferPhase(o.Name, agorav1.OfferAccepted) // settled after its binds
+	h.waitAccepted(o.Name) // settled after its binds
 	if s := h.getTask("t0").Status; s.State != "" || s.BindTime != nil {
 		t.Fatalf("the master wrote t0's status %+v; the entry is the bind", s)
 	}

@@ -44,8 +44,9 @@ type offerState struct {
 	withdrawMsg   string
 	deleteAt      time.Time // settled offers are deleted then
 	deleting      bool
-	seenTasks     map[string]string // Tasks seen naming it: name -> the offer UID they name
-	awaitSince    time.Time         // waiting (wall clock) for the Tasks its answer counts
+	accepted      *agorav1.OfferStatus // the settle of an accepted offer, while its delete is in flight
+	seenTasks     map[string]string    // Tasks seen naming it: name -> the offer UID they name
+	awaitSince    time.Time            // waiting (wall clock) for the Tasks its answer counts
 }
 
 // unanswered: the offer counts against its framework's offer cap.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -175,6 +176,16 @@ func patchFramework(h *harness, name string, mutate func(*agorav1.Framework)) {
 	if err := h.c.Patch(h.ctx, fw, p); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// waitAccepted waits until an accepted offer is settled: the master
+// deletes it.
+func (h *harness) waitAccepted(name string) {
+	h.t.Helper()
+	h.eventually(fmt.Sprintf("offer %s accepted and deleted", name), 20*time.Second, func() bool {
+		err := h.c.Get(h.ctx, keyOf(h.ns, name), &agorav1.Offer{})
+		return apierrors.IsNotFound(err)
+	})
 }
 
 func (h *harness) waitOfferPhase(name string, phase agorav1.OfferPhase) *agorav1.Offer {

@@ -26,7 +26,7 @@ func TestAgentPartition(t *testing.T) {
 		if err := h.answer(&o, agorav1.OfferAccept, 0); err != nil {
 			t.Fatal(err)
 		}
-		h.waitOfferPhase(o.Name, agorav1.OfferAccepted)
+		h.waitAccepted(o.Name)
 	}
 	for _, fw := range []string{"pa", "plain"} {
 		h.waitTask(fw+"-t", stateIs(agorav1.TaskRunning))

@@ -274,6 +274,9 @@ func (e *engine) reinstallFilter(o *offerState) {
 
 // offerGone: the Offer object was deleted.
 func (e *engine) offerGone(o *offerState) {
+	if o.accepted != nil && o.stage == offerSettling {
+		e.finishAccepted(o) // its settle's delete, reported before the delete's reply
+	}
 	if o.holdsAlloc() && o.stage != offerCreating {
 		e.recoverOffer(o, 0)
 	}

@@ -16,9 +16,15 @@ import (
 //  1. list the Tasks naming the offer with a consistent read (not the cache);
 //  2. bind, in creation order, those not bound yet that are valid and fit;
 //     the others end ERROR/DROPPED/LOST;
-//  3. once every bind write has landed, write status.phase with used,
-//     tasksLaunched and filterUntil, conditioned on resourceVersion;
+//  3. once every bind write has landed, delete an accepted offer, or write
+//     a declined one's status.phase with used, tasksLaunched and
+//     filterUntil, conditioned on resourceVersion either way;
 //  4. return the remainder to the allocator with the decline filter.
+// An accepted offer is deleted rather than marked Accepted: its filter
+// covers only a remainder and is not rebuilt after a failover (as no filter
+// survives one in Mesos), and the write that would have kept it until then
+// was a sixth of the hot path's offer writes (docs/design.md). A declined
+// offer stays until its filter passes, so a new leader rebuilds the filter.
 // Binds land before the settle write, so a master killed in between leaves
 // an answered, unsettled offer that the next master settles again (bound
 // tasks are then skipped): nothing is bound twice and no task is lost.
@@ -125,12 +131,18 @@ func (e *engine) maybeFinishSettle(o *offerState) {
 	if h := e.opts.Hooks.BeforeSettle; h != nil {
 		before = func() { h(ns, name) }
 	}
+	st := agorav1.OfferStatus{Phase: phase, SettledTime: &settled, Used: agorav1.FromModel(used),
+		TasksLaunched: launched, FilterUntil: &until}
+	if phase == agorav1.OfferAccepted {
+		o.accepted = &st
+		e.do(e.offerDeleteJob(o.obj, before, func(e *engine, obj *agorav1.Offer, out writeOutcome) { e.acceptSettled(k, obj, out) }))
+		return
+	}
 	e.do(e.offerStatusJob(o.obj, before, func(x *agorav1.Offer) bool {
 		if x.Status.Phase != "" && x.Status.Phase != agorav1.OfferOutstanding {
 			return false
 		}
-		x.Status = agorav1.OfferStatus{Phase: phase, SettledTime: &settled, Used: agorav1.FromModel(used),
-			TasksLaunched: launched, FilterUntil: &until}
+		x.Status = st
 		return true
 	}, func(e *engine, obj *agorav1.Offer, out writeOutcome) { e.settled(k, obj, out) }))
 }
@@ -139,4 +151,48 @@ func (e *engine) settled(k string, obj *agorav1.Offer, out writeOutcome) {
 	if o := e.offerWritten(k, offerSettling, obj, out); o != nil {
 		e.finishOffer(o, obj) // another master settled it first
 	}
+}
+
+// acceptSettled: the delete that settles an accepted offer ended. Once
+// deleted, the books keep the offer as settled, with the status it would
+// have had, until the informer reports the delete, so a late Task is told
+// it came after the answer.
+func (e *engine) acceptSettled(k string, obj *agorav1.Offer, out writeOutcome) {
+	o := e.offers[k]
+	if o == nil || o.stage != offerSettling || o.accepted == nil {
+		return // the informer reported the delete first (offerGone)
+	}
+	switch out {
+	case wrote:
+		o.deleting = true
+		e.finishAccepted(o)
+	case gone:
+		e.offerGone(o)
+	case notApplied: // written since it was read: another master settled it, or a label changed
+		o.accepted = nil
+		if string(obj.UID) != o.uid {
+			e.offerGone(o)
+			return
+		}
+		if newer(obj.ResourceVersion, o.obj.ResourceVersion) {
+			o.obj = obj
+		}
+		o.stage = offerOutstanding
+		if obj.Status.Phase != "" && obj.Status.Phase != agorav1.OfferOutstanding {
+			e.finishOffer(o, obj)
+		} else {
+			e.startSettle(o) // again, at the version now read
+		}
+	default:
+		o.accepted = nil
+		o.stage = offerOutstanding // the tick retries
+	}
+}
+
+// finishAccepted records the settle of an accepted offer that is deleted.
+func (e *engine) finishAccepted(o *offerState) {
+	done := o.obj.DeepCopy()
+	done.Status = *o.accepted
+	o.obj, o.accepted = done, nil
+	e.finishOffer(o, done)
 }

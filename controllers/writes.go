@@ -111,6 +111,43 @@ func (e *engine) offerStatusJob(base *agorav1.Offer, before func(), mutate func(
 	}
 }
 
+// offerDeleteJob settles an accepted offer by deleting it, conditioned on
+// its UID and resourceVersion as a status write would be, so that of two
+// masters settling it one wins. On a conflict it rereads the offer and
+// reports notApplied with it.
+func (e *engine) offerDeleteJob(base *agorav1.Offer, before func(), done func(e *engine, obj *agorav1.Offer, out writeOutcome)) job {
+	base = base.DeepCopy()
+	return func(ctx context.Context) msg {
+		if before != nil {
+			before()
+		}
+		uid, rv := base.UID, base.ResourceVersion
+		err := e.m.client.Delete(ctx, base, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		obj, out := base, wrote
+		switch {
+		case err == nil:
+		case apierrors.IsNotFound(err):
+			out = gone
+		case apierrors.IsConflict(err):
+			fresh := &agorav1.Offer{}
+			switch gerr := e.m.reader.Get(ctx, client.ObjectKeyFromObject(base), fresh); {
+			case gerr == nil:
+				obj, out = fresh, notApplied
+			case apierrors.IsNotFound(gerr):
+				out = gone
+			default:
+				out = failed
+			}
+		default:
+			out = failed
+		}
+		if out == failed && ctx.Err() != nil {
+			return nil
+		}
+		return func(e *engine) { done(e, obj, out) }
+	}
+}
+
 // deleteJob deletes obj if it is still the same object (UID precondition).
 func (e *engine) deleteJob(obj client.Object, done func(e *engine, err error)) job {
 	uid := obj.GetUID()

@@ -92,7 +92,9 @@ type OfferPhase string
 const (
 	// OfferOutstanding: made and not yet settled.
 	OfferOutstanding OfferPhase = "Outstanding"
-	// OfferAccepted: answered Accept and settled.
+	// OfferAccepted: answered Accept and settled. The master now deletes an
+	// accepted offer when it settles it instead (docs/design.md); a new
+	// leader still reads this phase on offers an earlier master kept.
 	OfferAccepted OfferPhase = "Accepted"
 	// OfferDeclined: answered Decline and settled.
 	OfferDeclined OfferPhase = "Declined"
