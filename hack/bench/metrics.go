@@ -19,7 +19,7 @@ import (
 var writeVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "DELETE": true, "APPLY": true, "DELETECOLLECTION": true}
 
 // reportedResources are split out in the report; the rest add up as "other".
-var reportedResources = []string{"tasks", "offers", "leases", "frameworks", "agents", "events", "pods", "nodes", "bindings", "configmaps"}
+var reportedResources = []string{"tasks", "offers", "assignments", "leases", "frameworks", "agents", "events", "pods", "nodes", "bindings", "configmaps"}
 
 // writeCounts are cumulative apiserver writes by resource.
 type writeCounts map[string]float64

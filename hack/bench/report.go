@@ -75,6 +75,7 @@ var rows = []row{
 	{"writes.total", "apiserver writes during the phase", "%.0f"},
 	{"writes.per_task", "apiserver writes per finished task (all)", "%.2f"},
 	{"writes.per_task_no_leases", "apiserver writes per finished task, Leases left out", "%.2f"},
+	{"writes.per_task_hot", "apiserver writes per finished task on the hot path (Tasks, Offers, Assignments; budget 5)", "%.2f"},
 	{"writes.per_s", "apiserver writes per s (whole phase)", "%.0f"},
 	{"writes.per_s_queued", "apiserver writes per s while tasks queued", "%.0f"},
 	{"master.cpu_s", "master CPU seconds (phase)", "%.1f"},

@@ -336,6 +336,7 @@ wait:
 	if k.finished > 0 {
 		r.set("writes.per_task", w.total()/float64(k.finished))
 		r.set("writes.per_task_no_leases", (w.total()-w["leases"])/float64(k.finished))
+		r.set("writes.per_task_hot", (w["tasks"]+w["offers"]+w["assignments"])/float64(k.finished))
 	}
 	if lc := fws.lastCreate(); !lc.IsZero() {
 		if a, b, ok := sampler.window(t0, lc); ok {
