@@ -23,6 +23,7 @@ type agent struct {
 	freeS        scalars // total minus everything allocated (ports: freePorts)
 	name         string
 	n            int32 // number of holdings (holdings.go)
+	idx          int32 // position in Allocator.agentList; -1 once RemoveAgent forgot it (AgentRefs on it are stale)
 	reachable    bool
 	hasGPUs      bool
 	hasReserved  bool // len(reserved) > 0, without reading the map
@@ -30,8 +31,7 @@ type agent struct {
 	baseOK       bool // base is set (filters.go)
 	freeHasPorts bool // len(freePorts) > 0, so that agents without ports never read it
 	heldPorts    bool // some holding may have ports (holdings.go)
-	removed      bool // RemoveAgent forgot it: AgentRefs on it are stale
-	_            [4]byte
+	quiet        bool // noted quiet (quiet.go): a change must clear the mark
 
 	// Line 1.
 	keys [inlineHeld]int32 // client slots of the inline holdings
@@ -45,7 +45,6 @@ type agent struct {
 	base       resources.Resources
 	refused    []refusedEntry
 
-	idx         int     // position in Allocator.agentList
 	roundSeen   uint64  // round of roundOffers
 	roundOffers []int32 // stage 1 offers here this round (indices in Allocate's result), to merge
 
@@ -209,8 +208,9 @@ func (a *Allocator) AddAgent(info AgentInfo) error {
 	}
 	ag.setFree(ag.total)
 	ag.reachable = true
-	ag.idx = len(a.agentList)
+	ag.idx = int32(len(a.agentList))
 	a.agentList = append(a.agentList, ag)
+	a.quiet = append(a.quiet, quietMark{})
 	a.agents.put(ag)
 	a.joinTotals(ag, +1)
 	return nil
@@ -259,6 +259,7 @@ func (a *Allocator) UpdateAgent(info AgentInfo) error {
 			return errorf("UpdateAgent", agentSubject(info.Name), ErrInsufficient, "the unreserved part would not hold what is allocated from it")
 		}
 	}
+	a.disturb(old)
 	a.joinTotals(old, -1)
 	old.hostname, old.attributes, old.total, old.hasGPUs = ag.hostname, ag.attributes, ag.total, ag.hasGPUs
 	old.reserved, old.reservedSum, old.roleAlloc = ag.reserved, ag.reservedSum, ag.roleAlloc
@@ -294,12 +295,14 @@ func (a *Allocator) RemoveAgent(name string) error {
 		a.unreachable--
 	}
 	a.agents.remove(name)
-	ag.removed = true // handles on it are stale
 	last := a.agentList[len(a.agentList)-1]
 	a.agentList[ag.idx] = last
+	a.quiet[ag.idx] = a.quiet[last.idx]
 	last.idx = ag.idx
 	a.agentList[len(a.agentList)-1] = nil
 	a.agentList = a.agentList[:len(a.agentList)-1]
+	a.quiet = a.quiet[:len(a.quiet)-1]
+	ag.idx = -1 // handles on it are stale
 	return nil
 }
 

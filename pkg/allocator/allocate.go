@@ -37,13 +37,9 @@ func (a *Allocator) AllocateAppend(now time.Time, dst []Offer) []Offer {
 		return dst
 	}
 	a.order = a.order[:0]
-	if a.unreachable == 0 {
-		a.order = append(a.order, a.agentList...) // without reading every agent
-	} else {
-		for _, ag := range a.agentList {
-			if ag.reachable {
-				a.order = append(a.order, ag)
-			}
+	for i, ag := range a.agentList {
+		if a.unreachable == 0 || ag.reachable { // without reading every agent when all are
+			a.order = append(a.order, int32(i))
 		}
 	}
 	a.rng.Shuffle(len(a.order), func(i, j int) { a.order[i], a.order[j] = a.order[j], a.order[i] })
@@ -73,9 +69,19 @@ const visitBatch = 8
 // new holding's scalars go (the offer books one), each step paying about
 // one miss's latency for the whole batch; then the visits find their data
 // in cache. The loads feed a sink field so that the compiler keeps them.
+//
+// Quiet agents (quiet.go) are left out of the batches unread.
 func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
-	for i := 0; i < len(a.order); i += visitBatch {
-		batch := a.order[i:min(i+visitBatch, len(a.order))]
+	var buf [visitBatch]*agent
+	for i := 0; i < len(a.order); {
+		n := 0
+		for ; i < len(a.order) && n < visitBatch; i++ {
+			if j := a.order[i]; !a.isQuiet(j, now) {
+				buf[n] = a.agentList[j]
+				n++
+			}
+		}
+		batch := buf[:n]
 		var sink int64
 		for _, ag := range batch {
 			sink += int64(ag.n) + ag.nextExpiry
@@ -104,6 +110,7 @@ func (a *Allocator) prepare() bool {
 	a.eligible.reset()
 	a.nEligible, a.nGPUAware = 0, 0
 	a.markEligible(a.root)
+	a.noteEligible()
 	return a.computeRequired()
 }
 
@@ -135,11 +142,13 @@ func (a *Allocator) visit(ag *agent, stage int, now int64, out *[]Offer) {
 		unres := ag.unreserved()
 		resv := ag.hasReserved && ag.anyReservedFree()
 		if !resv && !a.allocatable(&unres.Scalars) {
+			a.noteQuiet(ag, neverExpires)
 			return
 		}
 		a.refresh(ag, unres, now)
 		// Every eligible client has a filter refusing all of it.
 		if !resv && ag.filtered && ag.bits.coveredAmong(a.eligible) == a.nEligible {
+			a.noteQuiet(ag, ag.nextExpiry)
 			return
 		}
 		c, o := a.pick(a.root, ag, unres, stage, quota, now)

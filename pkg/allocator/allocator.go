@@ -161,8 +161,12 @@ type Allocator struct {
 	round      uint64
 	lastOffers int
 
+	quiet        []quietMark // by agent.idx (quiet.go)
+	quietEpoch   uint32
+	lastEligible bitset // the eligible set quiet marks were noted against
+
 	// per-round scratch, reused to keep rounds allocation-light
-	order     []*agent
+	order     []int32 // the round's agents: positions in agentList
 	stage1    bool    // stage 1 runs this round
 	visitOffs []int32 // offers of the current visit (indices in the result)
 	eligible  bitset
@@ -191,6 +195,7 @@ func New(opts Options) *Allocator {
 		minR = DefaultMinAllocatable
 	}
 	a.minimum = minR.Scalars
+	a.quietEpoch = 1
 	return a
 }
 

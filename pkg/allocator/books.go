@@ -73,6 +73,7 @@ func (a *Allocator) unbook(ag *agent, c *client, i int, r resources.Resources) {
 		ag.setHolding(i, left)
 	}
 	ag.setFree(ag.free().Add(r))
+	a.disturb(ag)
 	if ag.hasReserved {
 		ag.bookReserved(c, &r.Scalars, -1)
 	}
@@ -125,7 +126,7 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		batch := rs[i:min(i+recoverBatch, len(rs))]
 		var ags [recoverBatch]*agent
 		for k := range batch {
-			if ag := batch[k].Ref.ag; ag != nil && !ag.removed && ag.name == batch[k].Agent {
+			if ag := batch[k].Ref.ag; ag != nil && ag.idx >= 0 && ag.name == batch[k].Agent {
 				ags[k] = ag
 			} else {
 				ags[k] = a.agents.get(batch[k].Agent)

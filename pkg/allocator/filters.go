@@ -36,6 +36,19 @@ func (b *bitset) set(i int32) {
 
 func (b bitset) reset() { clear(b) }
 
+// equal reports whether b and o hold the same bits, whatever their lengths.
+func (b bitset) equal(o bitset) bool {
+	if len(b) < len(o) {
+		b, o = o, b
+	}
+	for i, w := range b {
+		if i < len(o) && w != o[i] || i >= len(o) && w != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // filterBits is an agent's hasFilter and covered bitsets interleaved word
 // by word (hasFilter in even words, covered in odd ones) in one slice: a
 // client's two bits share a cache line, and the agent's filter state is one
@@ -117,6 +130,7 @@ func (a *Allocator) clearFilters(c *client) {
 	a.filters -= c.nFilters
 	c.nFilters = 0
 	a.slots[c.slot].gen++
+	a.disturbAll()
 	for _, ag := range a.agentList {
 		if ag.filtered {
 			ag.bits.unset(c.slot)

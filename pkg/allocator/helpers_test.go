@@ -40,7 +40,7 @@ func checkBooks(a *Allocator) error {
 	perClient := map[*client]scalars{}
 	perClientAgents := map[*client]int{}
 	for i, ag := range a.agentList {
-		if ag.idx != i || a.agents.get(ag.name) != ag {
+		if int(ag.idx) != i || a.agents.get(ag.name) != ag {
 			return fmt.Errorf("%v: index broken", ag)
 		}
 		sum := ag.free()

@@ -28,7 +28,7 @@ func TestAgentIndex(t *testing.T) {
 				if model[name] != nil {
 					continue
 				}
-				ag := &agent{name: name, idx: len(list)}
+				ag := &agent{name: name, idx: int32(len(list))}
 				list = append(list, ag)
 				x.put(ag)
 				model[name] = ag
