@@ -7,6 +7,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/agora-sched/agora/agent/sim"
@@ -75,9 +76,8 @@ func TestFiftyAgents(t *testing.T) {
 	for _, name := range names {
 		// A write counts once its response is in, which may be after it shows.
 		a := c.Agent(name)
-		for deadline := time.Now().Add(5 * time.Second); a.StatusWrites() < 2 && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
+		_ = wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true,
+			func(context.Context) (bool, error) { return a.StatusWrites() >= 2, nil })
 		if w := a.StatusWrites(); w != 2 {
 			t.Errorf("agent %s made %d task status writes, want 2 (RUNNING, FINISHED)", name, w)
 		}
@@ -140,27 +140,24 @@ func bindTask(t *testing.T, ns, name, agent, shell string) {
 // pass ok; how describes ok in the failure.
 func waitFinished(t *testing.T, ns string, want int, how string, ok func(*agorav1.Task) bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	finished := 0
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		var list agorav1.TaskList
-		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
+		if err := env.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
 		}
-		finished := 0
+		finished = 0
 		for i := range list.Items {
 			if tk := &list.Items[i]; tk.Status.State == agorav1.TaskFinished && ok(tk) {
 				finished++
 			}
 		}
-		if finished == want {
-			return
+		return finished == want, nil
+	})
+	if err != nil {
+		if how != "" {
+			how = " (" + how + ")"
 		}
-		if time.Now().After(deadline) {
-			if how != "" {
-				how = " (" + how + ")"
-			}
-			t.Fatalf("%d of %d tasks finished%s", finished, want, how)
-		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatalf("%d of %d tasks finished%s: %v", finished, want, how, err)
 	}
 }
