@@ -153,40 +153,28 @@ func (e *engine) settled(k string, obj *agorav1.Offer, out writeOutcome) {
 	}
 }
 
-// acceptSettled: the delete that settles an accepted offer ended. Once
-// deleted, the books keep the offer as settled, with the status it would
-// have had, until the informer reports the delete, so a late Task is told
-// it came after the answer.
+// acceptSettled: the delete that settles an accepted offer ended. It ends
+// as a settle's status write does (settled), the offer deleted standing for
+// the status it would have had; the books keep it so until the informer
+// reports the delete, so that a late Task is told it came after the answer.
 func (e *engine) acceptSettled(k string, obj *agorav1.Offer, out writeOutcome) {
 	o := e.offers[k]
 	if o == nil || o.stage != offerSettling || o.accepted == nil {
 		return // the informer reported the delete first (offerGone)
 	}
-	switch out {
-	case wrote:
+	if out == wrote {
 		o.deleting = true
 		e.finishAccepted(o)
-	case gone:
-		e.offerGone(o)
-	case notApplied: // written since it was read: another master settled it, or a label changed
-		o.accepted = nil
-		if string(obj.UID) != o.uid {
-			e.offerGone(o)
-			return
-		}
-		if newer(obj.ResourceVersion, o.obj.ResourceVersion) {
-			o.obj = obj
-		}
-		o.stage = offerOutstanding
-		if obj.Status.Phase != "" && obj.Status.Phase != agorav1.OfferOutstanding {
-			e.finishOffer(o, obj)
-		} else {
-			e.startSettle(o) // again, at the version now read
-		}
-	default:
-		o.accepted = nil
-		o.stage = offerOutstanding // the tick retries
+		return
 	}
+	if out != gone { // gone: offerGone settles it, with its filter
+		o.accepted = nil
+	}
+	if out == notApplied && string(obj.UID) != o.uid {
+		e.offerGone(o) // replaced by a newer offer of the same name
+		return
+	}
+	e.settled(k, obj, out)
 }
 
 // finishAccepted records the settle of an accepted offer that is deleted.

@@ -28,6 +28,25 @@ const writeAttempts = 5
 // again if mutate still applies; mutate returns false when it does not.
 // It returns the latest object it knows.
 func patchStatus[T client.Object](ctx context.Context, m *Master, base T, mutate func(T) bool) (T, writeOutcome) {
+	return conditionedWrite(ctx, m, base, mutate, func(cur, next T) error {
+		return m.client.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+	})
+}
+
+// deleteIf deletes base with its UID and resourceVersion as preconditions,
+// the way patchStatus writes: on a conflict it rereads the object and
+// deletes it at the version read if still(it) holds.
+func deleteIf[T client.Object](ctx context.Context, m *Master, base T, still func(T) bool) (T, writeOutcome) {
+	uid := base.GetUID()
+	return conditionedWrite(ctx, m, base, func(x T) bool { return x.GetUID() == uid && still(x) }, func(cur, _ T) error {
+		rv := cur.GetResourceVersion()
+		return m.client.Delete(ctx, cur, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+	})
+}
+
+// conditionedWrite is patchStatus and deleteIf: write applies the change
+// (next, which mutate prepared from cur) at cur's resourceVersion.
+func conditionedWrite[T client.Object](ctx context.Context, m *Master, base T, mutate func(T) bool, write func(cur, next T) error) (T, writeOutcome) {
 	cur := base
 	for attempt := 0; attempt < writeAttempts; attempt++ {
 		if ctx.Err() != nil {
@@ -37,7 +56,7 @@ func patchStatus[T client.Object](ctx context.Context, m *Master, base T, mutate
 		if !mutate(next) {
 			return cur, notApplied
 		}
-		err := m.client.Status().Patch(ctx, next, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{}))
+		err := write(cur, next)
 		switch {
 		case err == nil:
 			return next, wrote
@@ -62,7 +81,7 @@ func patchStatus[T client.Object](ctx context.Context, m *Master, base T, mutate
 			if !mutate(cur.DeepCopyObject().(T)) {
 				return cur, notApplied
 			}
-			m.log.Error(err, "status write refused", "object", client.ObjectKeyFromObject(cur))
+			m.log.Error(err, "write refused", "object", client.ObjectKeyFromObject(cur))
 			return cur, failed
 		default:
 			backoff(ctx, attempt)
@@ -111,36 +130,17 @@ func (e *engine) offerStatusJob(base *agorav1.Offer, before func(), mutate func(
 	}
 }
 
-// offerDeleteJob settles an accepted offer by deleting it, conditioned on
-// its UID and resourceVersion as a status write would be, so that of two
-// masters settling it one wins. On a conflict it rereads the offer and
-// reports notApplied with it.
+// offerDeleteJob is offerStatusJob for the delete that settles an
+// accepted offer: it applies while the offer is still unsettled.
 func (e *engine) offerDeleteJob(base *agorav1.Offer, before func(), done func(e *engine, obj *agorav1.Offer, out writeOutcome)) job {
 	base = base.DeepCopy()
 	return func(ctx context.Context) msg {
 		if before != nil {
 			before()
 		}
-		uid, rv := base.UID, base.ResourceVersion
-		err := e.m.client.Delete(ctx, base, client.Preconditions{UID: &uid, ResourceVersion: &rv})
-		obj, out := base, wrote
-		switch {
-		case err == nil:
-		case apierrors.IsNotFound(err):
-			out = gone
-		case apierrors.IsConflict(err):
-			fresh := &agorav1.Offer{}
-			switch gerr := e.m.reader.Get(ctx, client.ObjectKeyFromObject(base), fresh); {
-			case gerr == nil:
-				obj, out = fresh, notApplied
-			case apierrors.IsNotFound(gerr):
-				out = gone
-			default:
-				out = failed
-			}
-		default:
-			out = failed
-		}
+		obj, out := deleteIf(ctx, e.m, base, func(x *agorav1.Offer) bool {
+			return x.Status.Phase == "" || x.Status.Phase == agorav1.OfferOutstanding
+		})
 		if out == failed && ctx.Err() != nil {
 			return nil
 		}
