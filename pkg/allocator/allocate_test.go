@@ -3,7 +3,9 @@ package allocator
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,19 +79,32 @@ func TestAllocateAppend(t *testing.T) {
 	}
 }
 
-// TestRecoverAll: RecoverAll makes the same calls as Recover one by one,
-// in batches and across them, and stops at the first that fails.
+// TestRecoverAll: RecoverAll has the result of Recover one by one, going
+// on past failures, whether it makes the calls in order (few of them) or
+// grouped by agent (many): the same books, errors, and offers after.
 func TestRecoverAll(t *testing.T) {
+	for _, agents := range []int{30, 300} {
+		t.Run(fmt.Sprintf("agents=%d", agents), func(t *testing.T) { testRecoverAll(t, agents) })
+	}
+}
+
+func testRecoverAll(t *testing.T, agents int) {
 	setup := func() (*Allocator, []Offer) {
 		a := New(Options{Seed: 7})
 		for i := range 4 {
 			must(t, a.AddFramework(FrameworkInfo{ID: fmt.Sprintf("f%d", i)}))
 		}
-		addAgents(t, a, 30, "cpus:4;mem:4Gi")
-		return a, a.Allocate(t0)
+		addAgents(t, a, agents, "cpus:4;mem:4Gi")
+		offers := a.Allocate(t0)
+		// f1 leaves the role: its client there goes once it holds
+		// nothing, and calls for it after that fail.
+		must(t, a.UpdateFramework(FrameworkInfo{ID: "f1", Roles: []string{"other"}}))
+		return a, offers
 	}
-	a, offers := setup()
-	b, _ := setup()
+	// a recovers one by one, b with RecoverAll and b's own handles (a
+	// handle is good only with the Allocator whose offer carried it).
+	a, _ := setup()
+	b, offers := setup()
 	if len(offers) < 2*recoverBatch+1 {
 		t.Fatalf("only %d offers", len(offers))
 	}
@@ -97,27 +112,36 @@ func TestRecoverAll(t *testing.T) {
 	var rs []Recovery
 	for i, o := range offers {
 		r := Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources}
-		if i%3 == 0 {
-			r.Resources = mustParse("cpus:1") // part of it
-		}
 		if i%2 == 0 {
 			r.Refuse = time.Hour
+			r.Ref = o.Ref // the others are looked up by name
+		}
+		if i%3 == 0 {
+			// Part of it, then the rest in a later call.
+			part := mustParse("cpus:1")
+			rest, err := o.Resources.Subtract(part)
+			must(t, err)
+			r.Resources = part
+			rs = append(rs, r)
+			r.Resources = rest
 		}
 		rs = append(rs, r)
-	}
-	// A failing call after more than a batch: the ones before it are
-	// made, the ones after it are not.
-	bad := 2*recoverBatch + 3
-	rs = slices.Insert(rs, bad, Recovery{FrameworkID: "f0", Role: DefaultRole, Agent: "nope", Resources: mustParse("cpus:1")})
-	var want error
-	for _, r := range rs {
-		if want = a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); want != nil {
-			break
+		if i%7 == 0 {
+			rs = append(rs, r) // a second time: fails, nothing is left
 		}
 	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+	rs = slices.Insert(rs, len(rs)/2, Recovery{FrameworkID: "f0", Role: DefaultRole, Agent: "nope", Resources: mustParse("cpus:1")})
+	var errs []error
+	for _, r := range rs {
+		if err := a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	want := errors.Join(errs...)
 	got := b.RecoverAll(rs, now)
-	if want == nil || got == nil || got.Error() != want.Error() {
-		t.Fatalf("RecoverAll returned %v, Recover one by one %v", got, want)
+	if len(errs) < 2 || got == nil || got.Error() != want.Error() {
+		t.Fatalf("RecoverAll returned %d errors, %v; Recover one by one %d:\n%v", len(strings.Split(fmt.Sprint(got), "\n")), got, len(errs), want)
 	}
 	for _, x := range []*Allocator{a, b} {
 		if err := checkBooks(x); err != nil {
@@ -127,12 +151,6 @@ func TestRecoverAll(t *testing.T) {
 	if fmt.Sprint(a.Stats()) != fmt.Sprint(b.Stats()) {
 		t.Fatalf("stats differ: %v, want %v", b.Stats(), a.Stats())
 	}
-	// The rest, without the failing one: the same again.
-	rest := rs[bad+1:]
-	for _, r := range rest {
-		must(t, a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now))
-	}
-	must(t, b.RecoverAll(rest, now))
 	for round := range 3 {
 		now = now.Add(time.Minute)
 		if w, g := fmt.Sprint(a.Allocate(now)), fmt.Sprint(b.Allocate(now)); w != g {

@@ -108,9 +108,9 @@ type Offer struct {
 	Ref AgentRef
 }
 
-// AgentRef is a handle on an agent, from an Offer. The zero value is no
-// handle; a handle on an agent since removed is ignored (the name is
-// looked up instead).
+// AgentRef is a handle on an agent, from an Offer, good only with the
+// Allocator that made the offer. The zero value is no handle; a handle on
+// an agent since removed is ignored (the name is looked up instead).
 type AgentRef struct{ ag *agent }
 
 // String names the agent ("" for no handle), so that offers print the
@@ -175,6 +175,8 @@ type Allocator struct {
 	required  scalars // headroom still owed to unsatisfied guarantees
 	pos       []int   // positions of a role chain while re-sorting
 	sink      int64   // written by the reads ahead (visitAll, Recover), so that they are kept
+
+	grouping grouping // RecoverAll's scratch (recoverall.go)
 }
 
 // New returns an empty allocator.

@@ -126,7 +126,7 @@ func BenchmarkDeclineOffers(b *testing.B) {
 		a, ids := mesosCluster(b, agents, frameworks)
 		now := t0
 		var offers []Offer
-		var recs [64]Recovery // the declines, passed to RecoverAll 64 at a time
+		var recs []Recovery // the declines, reused
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -140,15 +140,12 @@ func BenchmarkDeclineOffers(b *testing.B) {
 				b.StartTimer()
 			}
 			start := time.Now()
-			for k := 0; k < len(offers); k += len(recs) {
-				n := 0
-				for _, o := range offers[k:min(k+len(recs), len(offers))] {
-					recs[n] = Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources, Refuse: 1000 * time.Hour, Ref: o.Ref}
-					n++
-				}
-				if err := a.RecoverAll(recs[:n], now); err != nil {
-					b.Fatal(err)
-				}
+			recs = recs[:0]
+			for _, o := range offers {
+				recs = append(recs, Recovery{FrameworkID: o.FrameworkID, Role: o.Role, Agent: o.Agent, Resources: o.Resources, Refuse: 1000 * time.Hour, Ref: o.Ref})
+			}
+			if err := a.RecoverAll(recs, now); err != nil {
+				b.Fatal(err)
 			}
 			offers = a.AllocateAppend(now, offers[:0]) // recovered: reuse
 			rt.add(time.Since(start), len(offers))
@@ -217,9 +214,9 @@ func BenchmarkChurn(b *testing.B) {
 			}
 			accept(offers)
 		}
-		var done []benchTask  // the round's finished tasks
-		var recs [64]Recovery // the finished tasks, passed to RecoverAll 64 at a time
-		var offers []Offer    // reused: accept is done with a round's offers
+		var done []benchTask // the round's finished tasks
+		var recs []Recovery  // the finished tasks, reused
+		var offers []Offer   // reused: accept is done with a round's offers
 		var rt roundTimer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -238,15 +235,12 @@ func BenchmarkChurn(b *testing.B) {
 				tasks[j] = tasks[len(tasks)-1]
 				tasks = tasks[:len(tasks)-1]
 			}
-			for k := 0; k < len(done); k += len(recs) {
-				n := 0
-				for _, tk := range done[k:min(k+len(recs), len(done))] {
-					recs[n] = Recovery{FrameworkID: fwNames[tk.fw], Role: DefaultRole, Agent: agentNames[tk.agent], Resources: task, Ref: refs[tk.agent]}
-					n++
-				}
-				if err := a.RecoverAll(recs[:n], t0); err != nil {
-					b.Fatal(err)
-				}
+			recs = recs[:0]
+			for _, tk := range done {
+				recs = append(recs, Recovery{FrameworkID: fwNames[tk.fw], Role: DefaultRole, Agent: agentNames[tk.agent], Resources: task, Ref: refs[tk.agent]})
+			}
+			if err := a.RecoverAll(recs, t0); err != nil {
+				b.Fatal(err)
 			}
 			offers = a.AllocateAppend(t0, offers[:0])
 			accept(offers)

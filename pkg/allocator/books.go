@@ -104,51 +104,6 @@ func (a *Allocator) release(ag *agent, c *client, i int) {
 	a.unbook(ag, c, i, ag.holding(i))
 }
 
-// Recovery is the arguments of one Recover call.
-type Recovery struct {
-	FrameworkID, Role, Agent string
-	Resources                resources.Resources
-	Refuse                   time.Duration
-	Ref                      AgentRef // optional: the agent's handle, from its Offer
-}
-
-// recoverBatch is how many agents RecoverAll reads ahead.
-const recoverBatch = 8
-
-// RecoverAll makes the Recover calls rs, in order, at time now. It stops
-// at the first that fails and returns that error; those before it are
-// made, those after it not. The result is that of calling Recover for
-// each in turn, but the agents of up to eight calls are read together
-// first (as a round's visits read theirs), so that their cache misses
-// overlap instead of each Recover waiting for its own.
-func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
-	for i := 0; i < len(rs); i += recoverBatch {
-		batch := rs[i:min(i+recoverBatch, len(rs))]
-		var ags [recoverBatch]*agent
-		for k := range batch {
-			if ag := batch[k].Ref.ag; ag != nil && ag.idx >= 0 && ag.name == batch[k].Agent {
-				ags[k] = ag
-			} else {
-				ags[k] = a.agents.get(batch[k].Agent)
-			}
-		}
-		var sink int64
-		for _, ag := range ags[:len(batch)] {
-			if ag != nil {
-				sink += int64(ag.keys[0]) + ag.readHoldings()
-			}
-		}
-		a.sink += sink
-		for k := range batch {
-			r := &batch[k]
-			if err := a.recoverOn(ags[k], r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // Recover returns resources of framework fw in role on agent: an offer
 // declined, rescinded or expired, or tasks that ended. With refuse > 0 it
 // also installs a decline filter: until now+refuse, fw is not offered in

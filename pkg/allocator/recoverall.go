@@ -1,0 +1,160 @@
+package allocator
+
+import (
+	"errors"
+	"slices"
+	"time"
+	"unsafe"
+
+	"github.com/agora-sched/agora/pkg/resources"
+)
+
+// Recovery is the arguments of one Recover call.
+type Recovery struct {
+	FrameworkID, Role, Agent string
+	Resources                resources.Resources
+	Refuse                   time.Duration
+	Ref                      AgentRef // optional: the agent's handle, from its Offer
+}
+
+// RecoverAll makes the Recover calls rs at time now and returns the errors
+// of those that fail, joined, in the order of rs. The result is that of
+// calling Recover for each in turn and going on past failures (a failing
+// Recover changes nothing).
+//
+// Its calls on one agent are made in the order given, but calls on
+// different agents may be made in another order: with many calls they are
+// grouped by where their agents lie in memory. Tasks end, and offers are
+// declined, in no order, so one Recover after another reads agents at
+// random addresses, each a cache miss; grouped, the calls sweep the agents
+// in address order, and calls on agents next to each other share pages
+// and the processor's prefetches. That is the same result: a call on one
+// agent changes only that agent's books and sums over clients, and whether
+// a call can be made depends only on the earlier calls on its agent (a
+// client is dropped only once it holds nothing anywhere).
+func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
+	ags, order := a.groupByAgent(rs)
+	var failed []indexedError
+	for i := 0; i < len(rs); i += recoverBatch {
+		n := min(recoverBatch, len(rs)-i)
+		var batch [recoverBatch]int
+		var bags [recoverBatch]*agent
+		for k := range n {
+			j := i + k
+			if order != nil {
+				j = int(order[j])
+			}
+			batch[k] = j
+			if ags != nil {
+				bags[k] = ags[j]
+			} else {
+				bags[k] = rs[j].Ref.ag
+			}
+		}
+		// Reads ahead: the batch's agents together, so that their cache
+		// misses overlap instead of each Recover waiting for its own.
+		var sink int64
+		for k := range n {
+			if ag := bags[k]; ag != nil && ag.idx >= 0 && ag.name == rs[batch[k]].Agent {
+				sink += int64(ag.keys[0]) + ag.readHoldings()
+			} else {
+				bags[k] = a.agents.get(rs[batch[k]].Agent)
+			}
+		}
+		a.sink += sink
+		for k := range n {
+			r := &rs[batch[k]]
+			if err := a.recoverOn(bags[k], r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
+				failed = append(failed, indexedError{batch[k], err})
+			}
+		}
+	}
+	slices.SortFunc(failed, func(x, y indexedError) int { return x.i - y.i })
+	errs := make([]error, len(failed))
+	for k, f := range failed {
+		errs[k] = f.err
+	}
+	return errors.Join(errs...)
+}
+
+// recoverBatch is how many agents RecoverAll reads ahead.
+const recoverBatch = 8
+
+type indexedError struct {
+	i   int
+	err error
+}
+
+// Grouping RecoverAll's calls by agent: below groupMin calls, sorting costs
+// more than it saves; groupBuckets bounds the counting sort's table.
+const (
+	groupMin     = 128
+	groupBuckets = 4096
+)
+
+// groupByAgent returns each call's agent (from its handle, or looked up by
+// name; nil if unknown) and the order to make the calls in: by the
+// agent's address, calls on one agent (and calls whose agent is unknown)
+// in the order given. It returns nil, nil for few calls: in order.
+//
+// The sort is one pass of a counting sort on the addresses' 1 KiB slots
+// (an agent is a 1 KiB object, TestAgentLayout), scaled down to at most
+// groupBuckets buckets: agents close in memory share a bucket, which is
+// all the sweep needs. Go's collector does not move objects, so an
+// address is a stable key for the call.
+func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
+	if len(rs) < groupMin {
+		return nil, nil
+	}
+	g := &a.grouping
+	g.ags = slices.Grow(g.ags[:0], len(rs))[:len(rs)]
+	g.keys = slices.Grow(g.keys[:0], len(rs))[:len(rs)]
+	g.order = slices.Grow(g.order[:0], len(rs))[:len(rs)]
+	lo, hi := ^uintptr(0), uintptr(0)
+	for i := range rs {
+		ag := rs[i].Ref.ag
+		if ag == nil {
+			ag = a.agents.get(rs[i].Agent)
+		}
+		g.ags[i] = ag
+		k := uintptr(unsafe.Pointer(ag)) >> 10
+		g.keys[i] = k
+		if ag != nil {
+			lo, hi = min(lo, k), max(hi, k)
+		}
+	}
+	shift := 0
+	for hi >= lo && (hi-lo)>>shift >= groupBuckets-1 {
+		shift++
+	}
+	// Bucket 0: unknown agents; bucket b+1: slots lo+b<<shift onwards.
+	cnt := &g.cnt
+	clear(cnt[:])
+	bucket := func(i int) int {
+		if g.ags[i] == nil {
+			return 0
+		}
+		return int((g.keys[i]-lo)>>shift) + 1
+	}
+	for i := range rs {
+		cnt[bucket(i)]++
+	}
+	sum := int32(0)
+	for b := range cnt {
+		sum, cnt[b] = sum+cnt[b], sum
+	}
+	for i := range rs {
+		b := bucket(i)
+		g.order[cnt[b]] = int32(i)
+		cnt[b]++
+	}
+	return g.ags, g.order
+}
+
+// grouping is groupByAgent's scratch, reused from call to call.
+type grouping struct {
+	ags   []*agent
+	keys  []uintptr
+	order []int32
+	cnt   [groupBuckets + 1]int32
+}
