@@ -116,6 +116,10 @@ func newSim(t testing.TB, ch chooser, fair bool) *sim {
 	for _, r := range simRoles {
 		s.setRole(r)
 	}
+	// RecoverAll groups even the sim's few calls by agent.
+	saved := groupMin
+	groupMin = 2
+	t.Cleanup(func() { groupMin = saved })
 	return s
 }
 
@@ -252,9 +256,13 @@ func (s *sim) step() {
 		s.filters = slices.DeleteFunc(s.filters, func(f simFilter) bool { return f.key == simKey{id, r} })
 	case ev == 8:
 		s.setRole(simRoles[s.ch.intn(len(simRoles))])
-	case ev == 9 || ev == 10:
+	case ev == 9:
 		if len(s.holds) > 0 {
 			s.recover()
+		}
+	case ev == 10:
+		if len(s.holds) > 0 {
+			s.recoverMany()
 		}
 	case ev == 11:
 		s.now = s.now.Add(time.Duration(s.ch.intn(4)) * time.Second)
@@ -302,6 +310,41 @@ func (s *sim) recover() {
 	}
 	if refuse > 0 && !r.IsEmpty() {
 		s.filters = append(s.filters, simFilter{h.key, h.agent, r, s.now.Add(refuse)})
+	}
+}
+
+// recoverMany returns several holdings, or parts of them, in one RecoverAll
+// (grouped by agent: newSim lowers groupMin).
+func (s *sim) recoverMany() {
+	n := 1 + s.ch.intn(min(len(s.holds), 6))
+	for j := range n { // the first n holdings, after swapping in random ones
+		k := j + s.ch.intn(len(s.holds)-j)
+		s.holds[j], s.holds[k] = s.holds[k], s.holds[j]
+	}
+	rs := make([]Recovery, n)
+	for j, h := range s.holds[:n] {
+		r := h.r
+		if s.ch.intn(2) == 0 {
+			r = h.r.ScalarsOnly()
+			for k := range r.Scalars {
+				r.Scalars[k] /= 2
+			}
+		}
+		rs[j] = Recovery{FrameworkID: h.key.fw, Role: h.key.role, Agent: h.agent, Resources: r, Refuse: time.Duration(s.ch.intn(3)) * 2 * time.Second}
+	}
+	s.must(s.a.RecoverAll(rs, s.now))
+	for j := n - 1; j >= 0; j-- {
+		r := rs[j]
+		left, err := s.holds[j].r.Subtract(r.Resources)
+		s.must(err)
+		if left.IsEmpty() {
+			s.holds = slices.Delete(s.holds, j, j+1)
+		} else {
+			s.holds[j].r = left
+		}
+		if r.Refuse > 0 && !r.Resources.IsEmpty() {
+			s.filters = append(s.filters, simFilter{simKey{r.FrameworkID, r.Role}, r.Agent, r.Resources, s.now.Add(r.Refuse)})
+		}
 	}
 }
 

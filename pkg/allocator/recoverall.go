@@ -86,11 +86,11 @@ type indexedError struct {
 }
 
 // Grouping RecoverAll's calls by agent: below groupMin calls, sorting costs
-// more than it saves; groupBuckets bounds the counting sort's table.
-const (
-	groupMin     = 128
-	groupBuckets = 4096
-)
+// more than it saves (a variable so that the property tests can group
+// their small batches); groupBuckets bounds the counting sort's table.
+var groupMin = 128
+
+const groupBuckets = 4096
 
 // groupByAgent returns each call's agent (from its handle, or looked up by
 // name; nil if unknown) and the order to make the calls in: by the
