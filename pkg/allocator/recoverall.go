@@ -34,6 +34,7 @@ type Recovery struct {
 // client is dropped only once it holds nothing anywhere).
 func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 	ags, order := a.groupByAgent(rs)
+	defer clear(ags) // the scratch keeps no removed agent alive
 	var failed []indexedError
 	for i := 0; i < len(rs); i += recoverBatch {
 		n := min(recoverBatch, len(rs)-i)
