@@ -207,6 +207,12 @@ type writeSample struct {
 	w  writeCounts
 }
 
+// samplePeriod is how often a writeSampler scrapes. Each scrape costs the
+// apiserver tens of milliseconds of CPU (its /metrics is megabytes), so
+// kube-scheduler's phase is sampled as often as Agora's; the ceiling is
+// not, and stays the apiserver's best.
+const samplePeriod = 2 * time.Second
+
 // writeSampler scrapes periodically, so that the writes of any window of
 // the run (e.g. while tasks are queued) can be read afterwards.
 type writeSampler struct {

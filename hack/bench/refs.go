@@ -168,6 +168,13 @@ func measureScheduler(ctx context.Context, cs kubernetes.Interface, nodes, pods,
 		r.err = err
 		return r
 	}
+	// The Agora phase scrapes the apiserver's /metrics (megabytes of text)
+	// every samplePeriod; this phase pays the same, so that neither side
+	// of the ratio carries the observer's load alone.
+	sampler := &writeSampler{}
+	sctx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
+	go sampler.run(sctx, cs, samplePeriod)
 	start := time.Now()
 	if _, err := fanOut(ctx, pods, concurrency, time.Time{}, func(ctx context.Context, i int) error {
 		_, err := cs.CoreV1().Pods(ns).Create(ctx, benchPod(fmt.Sprintf("pod-%d", i), cpu, mem), metav1.CreateOptions{})

@@ -200,7 +200,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 		return err
 	}
 	sampler := &writeSampler{}
-	go sampler.run(runCtx, cs, 2*time.Second)
+	go sampler.run(runCtx, cs, samplePeriod)
 	before, err := scrapeWrites(ctx, cs)
 	if err != nil {
 		return err
