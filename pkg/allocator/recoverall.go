@@ -112,7 +112,6 @@ func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
 	}
 	g := &a.grouping
 	g.ags = slices.Grow(g.ags[:0], len(rs))[:len(rs)]
-	g.keys = slices.Grow(g.keys[:0], len(rs))[:len(rs)]
 	g.order = slices.Grow(g.order[:0], len(rs))[:len(rs)]
 	lo, hi := ^uintptr(0), uintptr(0)
 	for i := range rs {
@@ -121,9 +120,8 @@ func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
 			ag = a.agents.get(rs[i].Agent)
 		}
 		g.ags[i] = ag
-		k := uintptr(unsafe.Pointer(ag)) >> 10
-		g.keys[i] = k
 		if ag != nil {
+			k := slotOf(ag)
 			lo, hi = min(lo, k), max(hi, k)
 		}
 	}
@@ -138,7 +136,7 @@ func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
 		if g.ags[i] == nil {
 			return 0
 		}
-		return int((g.keys[i]-lo)>>shift) + 1
+		return int((slotOf(g.ags[i])-lo)>>shift) + 1
 	}
 	for i := range rs {
 		cnt[bucket(i)]++
@@ -155,10 +153,12 @@ func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
 	return g.ags, g.order
 }
 
+// slotOf is ag's 1 KiB slot in the address space.
+func slotOf(ag *agent) uintptr { return uintptr(unsafe.Pointer(ag)) >> 10 }
+
 // grouping is groupByAgent's scratch, reused from call to call.
 type grouping struct {
 	ags   []*agent
-	keys  []uintptr
 	order []int32
 	cnt   [groupBuckets + 1]int32
 }
