@@ -291,26 +291,9 @@ func (s *sim) step() {
 
 func (s *sim) recover() {
 	i := s.ch.intn(len(s.holds))
-	h := s.holds[i]
-	r := h.r
-	if s.ch.intn(2) == 0 { // part of it: half the scalars, no ports
-		r = h.r.ScalarsOnly()
-		for k := range r.Scalars {
-			r.Scalars[k] /= 2
-		}
-	}
-	refuse := time.Duration(s.ch.intn(3)) * 2 * time.Second
-	s.must(s.a.Recover(h.key.fw, h.key.role, h.agent, r, refuse, s.now))
-	left, err := h.r.Subtract(r)
-	s.must(err)
-	if left.IsEmpty() {
-		s.holds = slices.Delete(s.holds, i, i+1)
-	} else {
-		s.holds[i].r = left
-	}
-	if refuse > 0 && !r.IsEmpty() {
-		s.filters = append(s.filters, simFilter{h.key, h.agent, r, s.now.Add(refuse)})
-	}
+	r := s.recovery(s.holds[i])
+	s.must(s.a.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, s.now))
+	s.returned(i, r)
 }
 
 // recoverMany returns several holdings, or parts of them, in one RecoverAll
@@ -323,28 +306,39 @@ func (s *sim) recoverMany() {
 	}
 	rs := make([]Recovery, n)
 	for j, h := range s.holds[:n] {
-		r := h.r
-		if s.ch.intn(2) == 0 {
-			r = h.r.ScalarsOnly()
-			for k := range r.Scalars {
-				r.Scalars[k] /= 2
-			}
-		}
-		rs[j] = Recovery{FrameworkID: h.key.fw, Role: h.key.role, Agent: h.agent, Resources: r, Refuse: time.Duration(s.ch.intn(3)) * 2 * time.Second}
+		rs[j] = s.recovery(h)
 	}
 	s.must(s.a.RecoverAll(rs, s.now))
-	for j := n - 1; j >= 0; j-- {
-		r := rs[j]
-		left, err := s.holds[j].r.Subtract(r.Resources)
-		s.must(err)
-		if left.IsEmpty() {
-			s.holds = slices.Delete(s.holds, j, j+1)
-		} else {
-			s.holds[j].r = left
+	for j := n - 1; j >= 0; j-- { // from the last, so that deletes keep j in place
+		s.returned(j, rs[j])
+	}
+}
+
+// recovery draws what to return of h: all of it or half its scalars (no
+// ports), with or without a decline filter.
+func (s *sim) recovery(h simHold) Recovery {
+	r := h.r
+	if s.ch.intn(2) == 0 {
+		r = h.r.ScalarsOnly()
+		for k := range r.Scalars {
+			r.Scalars[k] /= 2
 		}
-		if r.Refuse > 0 && !r.Resources.IsEmpty() {
-			s.filters = append(s.filters, simFilter{simKey{r.FrameworkID, r.Role}, r.Agent, r.Resources, s.now.Add(r.Refuse)})
-		}
+	}
+	refuse := time.Duration(s.ch.intn(3)) * 2 * time.Second
+	return Recovery{FrameworkID: h.key.fw, Role: h.key.role, Agent: h.agent, Resources: r, Refuse: refuse}
+}
+
+// returned updates the model once r, drawn for holding i, was returned.
+func (s *sim) returned(i int, r Recovery) {
+	left, err := s.holds[i].r.Subtract(r.Resources)
+	s.must(err)
+	if left.IsEmpty() {
+		s.holds = slices.Delete(s.holds, i, i+1)
+	} else {
+		s.holds[i].r = left
+	}
+	if r.Refuse > 0 && !r.Resources.IsEmpty() {
+		s.filters = append(s.filters, simFilter{simKey{r.FrameworkID, r.Role}, r.Agent, r.Resources, s.now.Add(r.Refuse)})
 	}
 }
 
