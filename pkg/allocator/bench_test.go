@@ -60,8 +60,9 @@ func addMesosAgents(tb testing.TB, a *Allocator, ids []string, agents int) {
 // roundTimer records each round's duration to report the median round as
 // well as the mean that ns/op gives. DeclineOffers' cycle is about half
 // rounds that offer and half that offer nothing, so its whole-cycle median
-// falls on the border between the two and says little of either; the
-// medians of each kind are reported apart as well.
+// is the fastest round that offers (docs/benchmarks.md, session 10) and
+// says little of either kind; the medians of each kind are reported apart
+// as well.
 type roundTimer struct {
 	durs    []time.Duration
 	offered []time.Duration // the rounds that made offers
