@@ -2,7 +2,8 @@
 // kubelets: each registers an Agent, renews its Lease, watches its own
 // Assignment and writes its Tasks' status exactly as a real agent does (it
 // is the same agent core), but "runs" tasks with timers. Master tests and scale benchmarks use
-// it; a thousand agents share one HTTP transport and rate limiter.
+// it; the agents share one rate limiter, and one HTTP transport unless
+// Options.Connections spreads them over several.
 package sim
 
 import (
@@ -15,9 +16,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 
 	"github.com/agora-sched/agora/agent"
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/kubeconn"
 	"github.com/agora-sched/agora/pkg/resources"
 )
 
@@ -47,6 +50,11 @@ type Options struct {
 	// 1000/2000: the apiserver, not the client, should be the bottleneck).
 	QPS   float32
 	Burst int
+	// Connections the agents are spread over, round robin (default 1).
+	// Real agents each have a connection of their own; on one, every
+	// agent's watch and writes queue on one TCP stream, which adds to the
+	// time from a bind to TASK_RUNNING at a thousand agents.
+	Connections int
 	// Log receives the agents' logs (default: discarded).
 	Log logr.Logger
 }
@@ -79,7 +87,7 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 	if o.QPS == 0 {
 		o.QPS, o.Burst = 1000, 2000
 	}
-	clients, err := agent.NewClients(cfg, o.QPS, o.Burst)
+	clients, err := newClients(cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +99,7 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 			Name: name, Namespace: o.Namespace, Total: o.Total,
 			CgroupVersion: "simulated", Version: agent.Version,
 			RenewInterval: o.RenewInterval, SummaryInterval: o.SummaryInterval,
-			Clients: clients, Log: o.Log,
+			Clients: clients[i%len(clients)], Log: o.Log,
 		}
 		if o.Attributes != nil {
 			ac.Attributes = o.Attributes(i)
@@ -131,6 +139,29 @@ func Start(ctx context.Context, cfg *rest.Config, o Options) (*Cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// newClients builds o.Connections clients (no more than agents), each on
+// a connection of its own, sharing one rate limiter.
+func newClients(cfg *rest.Config, o Options) ([]*agent.Clients, error) {
+	n := min(o.Connections, o.Count)
+	if n <= 1 {
+		c, err := agent.NewClients(cfg, o.QPS, o.Burst)
+		return []*agent.Clients{c}, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(o.QPS, o.Burst)
+	}
+	out := make([]*agent.Clients, n)
+	for i := range out {
+		c, err := agent.NewClients(kubeconn.Own(cfg), o.QPS, o.Burst)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
 }
 
 // Names lists the agents' names, sorted.

@@ -20,8 +20,8 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
-// TestFiftyAgents starts 50 simulated agents, checks they register and
-// heartbeat, and runs a task on each.
+// TestFiftyAgents starts 50 simulated agents spread over 5 connections,
+// checks they register and heartbeat, and runs a task on each.
 func TestFiftyAgents(t *testing.T) {
 	ctx := context.Background()
 	leaseNS := env.Namespace(t, "agora-system")
@@ -29,7 +29,7 @@ func TestFiftyAgents(t *testing.T) {
 	const n = 50
 	start := time.Now()
 	c, err := sim.Start(ctx, env.Config, sim.Options{
-		Count: n, NamePrefix: "sim50", Namespace: leaseNS, RenewInterval: 2 * time.Second,
+		Count: n, NamePrefix: "sim50", Namespace: leaseNS, RenewInterval: 2 * time.Second, Connections: 5,
 		Attributes: func(i int) []agorav1.Attribute {
 			zone := fmt.Sprintf("z%d", i%3)
 			return []agorav1.Attribute{{Name: "zone", Text: &zone}}

@@ -36,6 +36,7 @@ type options struct {
 	defaultUser, taskUIDRange, allowedUsers      string
 	renewInterval, sandboxRetention              time.Duration
 	simulate                                     int
+	simConnections                               int
 	memReserve, ports, attributes                string
 	resourcesFlag                                string
 	reserved                                     stringList
@@ -73,6 +74,7 @@ func main() {
 	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent renews its Lease")
 	fs.DurationVar(&o.sandboxRetention, "sandbox-retention", 24*time.Hour, "how long sandboxes of finished tasks are kept")
 	fs.IntVar(&o.simulate, "simulate", 0, "run this many simulated agents, named <node-name>-<i>, instead of a real one")
+	fs.IntVar(&o.simConnections, "sim-connections", 1, "with --simulate: API connections the simulated agents are spread over (a real agent has one of its own)")
 	fs.StringVar(&o.memReserve, "mem-reserve", "512Mi", "memory kept back for the OS on a host that is not a Kubernetes node")
 	fs.StringVar(&o.resourcesFlag, "resources", "", "resources to offer instead of the measured ones, in Mesos' form, e.g. 'cpus:2;mem:4Gi;disk:10Gi' (kinds left out keep the measured value; on a Kubernetes node this is ignored)")
 	fs.StringVar(&o.ports, "ports", "31000-32000", "port ranges offered to tasks, e.g. 31000-32000,33000-33100")
@@ -129,7 +131,7 @@ func run(ctx context.Context, o *options) error {
 
 	if o.simulate > 0 {
 		c, err := sim.Start(ctx, restCfg, sim.Options{Count: o.simulate, NamePrefix: o.nodeName,
-			Namespace: o.namespace, RenewInterval: o.renewInterval, Log: log,
+			Namespace: o.namespace, RenewInterval: o.renewInterval, Connections: o.simConnections, Log: log,
 			Attributes: func(int) []agorav1.Attribute { return attrs }})
 		if err != nil {
 			return err

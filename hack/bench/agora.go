@@ -14,6 +14,7 @@ import (
 
 	"github.com/agora-sched/agora/agent/sim"
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/kubeconn"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
@@ -224,7 +225,8 @@ func startFrameworks(ctx context.Context, cfg *rest.Config, n, tasks, concurrenc
 	// (0.65 against 0.36 per task), for no more tasks bound per second.
 	workers := max(1, concurrency/n)
 	for i := range n {
-		d, err := sdk.Connect(ctx, sdk.Config{RESTConfig: cfg, Namespace: fmt.Sprintf("bench-fw-%d", i), Name: fmt.Sprintf("bench-%d", i),
+		// A connection of its own, as a framework in its own process has.
+		d, err := sdk.Connect(ctx, sdk.Config{RESTConfig: kubeconn.Own(cfg), Namespace: fmt.Sprintf("bench-fw-%d", i), Name: fmt.Sprintf("bench-%d", i),
 			MaxConcurrentCreates: workers})
 		if err != nil {
 			fws.stop()

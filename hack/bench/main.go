@@ -28,7 +28,7 @@ import (
 
 type config struct {
 	agents, tasks, frameworks, concurrency, runs, refPods int
-	preload                                               int
+	preload, simConnections                               int
 	taskDuration, allocInterval, leaseRenew, timeout      time.Duration
 	ceilingFor, profileFor                                time.Duration
 	taskCPUs, taskMem                                     string
@@ -42,6 +42,7 @@ func main() {
 	var c config
 	flag.IntVar(&c.agents, "agents", 1000, "simulated agents (8 cpus, 16Gi each), each with its own Lease and Assignment watch")
 	flag.IntVar(&c.tasks, "tasks", 3000, "tasks to run to completion, split between the frameworks")
+	flag.IntVar(&c.simConnections, "sim-connections", 0, "API connections the simulated agents are spread over (0: one each, as real agents have, up to 1000)")
 	flag.IntVar(&c.frameworks, "frameworks", 4, "frameworks launching tasks through pkg/sdk")
 	flag.IntVar(&c.concurrency, "concurrency", 16, "objects created at once: the frameworks' Task creates in flight together (split between them), and the references' goroutines")
 	flag.DurationVar(&c.taskDuration, "task-duration", time.Second, "how long each simulated task runs")

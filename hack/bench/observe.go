@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/kubeconn"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
@@ -66,7 +67,9 @@ func newObserver(want int, wanting func() bool) *observer {
 
 // start runs the informers until ctx ends and returns once they synced.
 func (o *observer) start(ctx context.Context, cfg *rest.Config) error {
-	c, err := cache.New(cfg, cache.Options{Scheme: sdk.Scheme(), DefaultTransform: cache.TransformStripManagedFields()})
+	// Its own connection: the observer's watches must not queue behind
+	// the frameworks' requests, or the latencies would include that wait.
+	c, err := cache.New(kubeconn.Own(cfg), cache.Options{Scheme: sdk.Scheme(), DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return err
 	}

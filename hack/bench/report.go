@@ -102,8 +102,8 @@ var rows = []row{
 }
 
 func printResult(w io.Writer, c *config, title string, r *result) {
-	fmt.Fprintf(w, "\n### %s: %d agents, %d frameworks, %d tasks of %s cpus/%s mem for %s, concurrency %d, allocation interval %s, lease renew %s\n\n",
-		title, c.agents, c.frameworks, c.tasks, c.taskCPUs, c.taskMem, c.taskDuration, c.concurrency, c.allocInterval, c.leaseRenew)
+	fmt.Fprintf(w, "\n### %s: %d agents on %d connections, %d frameworks, %d tasks of %s cpus/%s mem for %s, concurrency %d, allocation interval %s, lease renew %s\n\n",
+		title, c.agents, simConnections(c), c.frameworks, c.tasks, c.taskCPUs, c.taskMem, c.taskDuration, c.concurrency, c.allocInterval, c.leaseRenew)
 	fmt.Fprintln(w, "| figure | value |")
 	fmt.Fprintln(w, "|---|---|")
 	for _, rw := range rows {

@@ -132,6 +132,7 @@ func agoraPhase(ctx context.Context, c *config, cfg *rest.Config, cs kubernetes.
 	agents, err := startChild("agents", filepath.Join(binDir, "agora-agent"), []string{
 		"--kubeconfig", kubeconfig, "--node-name", "sim", "--namespace", agentNamespace,
 		"--simulate", strconv.Itoa(c.agents), "--renew-interval", c.leaseRenew.String(),
+		"--sim-connections", strconv.Itoa(simConnections(c)),
 	}, nil, logDir)
 	if err != nil {
 		return err
@@ -486,3 +487,14 @@ func fetch(ctx context.Context, url, path string) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// simConnections is how many connections the simulated agents get: one
+// each by default, as real agents have (on a single one their watches and
+// writes queued on one TCP stream, which added to bound -> RUNNING), up to
+// 1000, past which the connections' memory would dominate the report.
+func simConnections(c *config) int {
+	if c.simConnections > 0 {
+		return c.simConnections
+	}
+	return min(c.agents, 1000)
+}
