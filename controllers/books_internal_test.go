@@ -68,3 +68,33 @@ func TestUnbookWithoutItsOffer(t *testing.T) {
 		t.Errorf("after unbook the framework still holds %s on the agent (err %v, accounted %t), want nothing", held, err, tk.accounted)
 	}
 }
+
+// TestSettleListAppliesANewerTaskVersion: the settle's consistent list can
+// read a bound task's RUNNING before the informer delivers it. The books
+// take that version, so the informer's copy of it is no news; the settle
+// must apply its state then, or the framework's status counted the task
+// as stateless for good (a flake of TestNewLeaderKeepsFrameworkStatus).
+func TestSettleListAppliesANewerTaskVersion(t *testing.T) {
+	e := newEngine(context.Background(), &Master{opts: Options{Clock: clocktesting.NewFakeClock(time.Now())}, log: logr.Discard()})
+	task := func(rv string, state agorav1.TaskState) *agorav1.Task {
+		return &agorav1.Task{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "t", UID: "u1", ResourceVersion: rv},
+			Spec:       agorav1.TaskSpec{FrameworkName: "fw", AgentName: "a", OfferRef: agorav1.OfferReference{Name: "o", UID: "ou"}},
+			Status:     agorav1.TaskStatus{State: state},
+		}
+	}
+	tk := e.upsertTask(task("5", ""))
+	tk.bound, tk.accounted = true, true // bound on the offer as the master saw it
+	offer := &agorav1.Offer{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "o", UID: "ou", ResourceVersion: "3"},
+		Spec:       agorav1.OfferSpec{FrameworkName: "fw", AgentName: "a", Answer: &agorav1.OfferAnswer{Type: agorav1.OfferAccept}},
+	}
+	e.offers["ns/o"] = &offerState{key: "ns/o", ns: "ns", name: "o", uid: "ou", fw: "ns/fw", agent: "a",
+		stage: offerSettling, obj: offer, pendingBinds: 1} // its bind is in flight: the settle waits for it
+
+	e.settleListed("ns/o", offer.DeepCopy(), []agorav1.Task{*task("7", agorav1.TaskRunning)}, nil)
+	e.onTask(task("7", agorav1.TaskRunning), false) // the informer catches up
+	if got := e.tasks[key("ns", "t")].state; got != agorav1.TaskRunning {
+		t.Errorf("task state in the books = %q, want %s", got, agorav1.TaskRunning)
+	}
+}

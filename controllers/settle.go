@@ -89,6 +89,7 @@ func (e *engine) settleListed(k string, fresh *agorav1.Offer, tasks []agorav1.Ta
 	})
 	for i := range tasks {
 		t := e.upsertTask(&tasks[i])
+		newer := t != nil
 		if t == nil { // not newer than the books: judge the books' version
 			if t = e.tasks[key(tasks[i].Namespace, tasks[i].Name)]; t == nil || t.uid != string(tasks[i].UID) {
 				continue
@@ -96,6 +97,14 @@ func (e *engine) settleListed(k string, fresh *agorav1.Offer, tasks []agorav1.Ta
 		}
 		if !t.bound && e.boundInAPI(t) {
 			e.syncTask(t) // bound by an earlier master: account it
+			continue
+		}
+		if newer && (t.bound || t.obj.Status.State != "") {
+			// The list read a version the informer has not delivered
+			// (a bound task already RUNNING, say). The books now hold
+			// it, so the informer's copy will look old news: apply it
+			// here, or its state is never counted.
+			e.syncTask(t)
 			continue
 		}
 		if t.bound || t.state != "" || t.obj.Status.State != "" || t.finalising {
