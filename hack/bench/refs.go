@@ -46,11 +46,13 @@ func fanOut(ctx context.Context, n, concurrency int, deadline time.Time, do func
 	return okN.Load(), firstErr
 }
 
-// ceilingResult is a raw create rate.
+// ceilingResult is a raw create rate, and the CPU cores each control
+// plane process used while it was measured.
 type ceilingResult struct {
 	kind    string
 	created int64
 	elapsed time.Duration
+	cores   map[string]float64
 	err     error
 }
 
@@ -59,33 +61,40 @@ func (c ceilingResult) rate() float64 { return float64(c.created) / c.elapsed.Se
 // measureCeiling creates small ConfigMaps, then Task objects (the same CRD,
 // with its CEL rules, naming no live agent or offer: nothing else reacts),
 // for d each with concurrency goroutines: the apiserver's raw create rate.
-func measureCeiling(ctx context.Context, cs kubernetes.Interface, c client.Client, ns string, concurrency int, d time.Duration) []ceilingResult {
-	var out []ceilingResult
-	start := time.Now()
-	n, err := fanOut(ctx, 0, concurrency, start.Add(d), func(ctx context.Context, i int) error {
-		_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)},
-			Data:       map[string]string{"k": "v"},
-		}, metav1.CreateOptions{})
-		return err
-	})
-	out = append(out, ceilingResult{"ConfigMap", n, time.Since(start), err})
+// The CPU of procs is sampled around each kind, so that the apiserver's
+// load while flooded can be set beside its load during Agora's phase.
+func measureCeiling(ctx context.Context, cs kubernetes.Interface, c client.Client, ns string, concurrency int, d time.Duration, procs map[string]int) []ceilingResult {
+	measure := func(kind string, create func(ctx context.Context, i int) error) ceilingResult {
+		cpu0, start := cpuOf(procs), time.Now()
+		n, err := fanOut(ctx, 0, concurrency, start.Add(d), create)
+		res := ceilingResult{kind: kind, created: n, elapsed: time.Since(start), cores: map[string]float64{}, err: err}
+		for name, v := range cpuOf(procs) {
+			res.cores[name] = (v - cpu0[name]) / res.elapsed.Seconds()
+		}
+		return res
+	}
 	cpu, mem := resource.MustParse("1"), resource.MustParse("1Gi")
-	start = time.Now()
-	n, err = fanOut(ctx, 0, concurrency, start.Add(d), func(ctx context.Context, i int) error {
-		return c.Create(ctx, &agorav1.Task{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("task-%d", i)},
-			Spec: agorav1.TaskSpec{
-				FrameworkName: "ceiling",
-				OfferRef:      agorav1.OfferReference{Name: "ceiling-offer", UID: "00000000-0000-0000-0000-000000000000"},
-				AgentName:     "no-such-agent",
-				Resources:     agorav1.Resources{CPUs: &cpu, Mem: &mem},
-				Command:       agorav1.CommandInfo{Shell: ptr.To("true")},
-			},
-		})
-	})
-	out = append(out, ceilingResult{"Task", n, time.Since(start), err})
-	return out
+	return []ceilingResult{
+		measure("ConfigMap", func(ctx context.Context, i int) error {
+			_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)},
+				Data:       map[string]string{"k": "v"},
+			}, metav1.CreateOptions{})
+			return err
+		}),
+		measure("Task", func(ctx context.Context, i int) error {
+			return c.Create(ctx, &agorav1.Task{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("task-%d", i)},
+				Spec: agorav1.TaskSpec{
+					FrameworkName: "ceiling",
+					OfferRef:      agorav1.OfferReference{Name: "ceiling-offer", UID: "00000000-0000-0000-0000-000000000000"},
+					AgentName:     "no-such-agent",
+					Resources:     agorav1.Resources{CPUs: &cpu, Mem: &mem},
+					Command:       agorav1.CommandInfo{Shell: ptr.To("true")},
+				},
+			})
+		}),
+	}
 }
 
 // schedResult is the kube-scheduler reference run.

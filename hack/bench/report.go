@@ -47,6 +47,32 @@ func (r *result) derive() {
 			r.set("ratio.writes_vs_task_ceiling", w/c)
 		}
 	}
+	r.deriveServerCPU()
+}
+
+// deriveServerCPU sets the apiserver's CPU per write, in Agora's phase and
+// in each ceiling, and how busy Agora kept it against each ceiling: a write
+// count alone hides that a status patch costs the apiserver more than a
+// create.
+func (r *result) deriveServerCPU() {
+	const server = "kube-apiserver"
+	busy, ok := r.get("cpu." + server)
+	if !ok {
+		return
+	}
+	if w, ok := r.get("writes.per_s"); ok && w > 0 {
+		r.set("apiserver.ms_per_write", 1000*busy/w)
+	}
+	for _, kind := range []string{"ConfigMap", "Task"} {
+		flooded, ok := r.get("ceilcpu." + kind + "." + server)
+		if !ok || flooded <= 0 {
+			continue
+		}
+		r.set("ratio.apiserver_cores_vs_"+kind+"_ceiling", busy/flooded)
+		if n, ok := r.get("ceiling." + kind); ok && n > 0 {
+			r.set("apiserver.ms_per_create."+kind, 1000*flooded/n)
+		}
+	}
 }
 
 // row is a line of the report: a key, its label and how to print it.
@@ -99,6 +125,11 @@ var rows = []row{
 	{"ratio.bound_vs_sched", "ratio: Agora bound/s / kube-scheduler bound/s", "%.2f"},
 	{"ratio.writes_vs_cm_ceiling", "ratio: Agora writes/s (queued) / ConfigMap ceiling", "%.2f"},
 	{"ratio.writes_vs_task_ceiling", "ratio: Agora writes/s (queued) / Task ceiling", "%.2f"},
+	{"apiserver.ms_per_write", "apiserver CPU per Agora write, its reads and watches included (ms; whole phase)", "%.2f"},
+	{"apiserver.ms_per_create.ConfigMap", "apiserver CPU per create, ConfigMap ceiling (ms)", "%.2f"},
+	{"apiserver.ms_per_create.Task", "apiserver CPU per create, Task ceiling (ms)", "%.2f"},
+	{"ratio.apiserver_cores_vs_ConfigMap_ceiling", "ratio: apiserver cores in Agora's phase / in the ConfigMap ceiling", "%.2f"},
+	{"ratio.apiserver_cores_vs_Task_ceiling", "ratio: apiserver cores in Agora's phase / in the Task ceiling", "%.2f"},
 }
 
 func printResult(w io.Writer, c *config, title string, r *result) {
@@ -148,6 +179,18 @@ func printResult(w io.Writer, c *config, title string, r *result) {
 	if len(cpus) > 0 {
 		slices.Sort(cpus)
 		fmt.Fprintf(w, "CPU cores used during the kube-scheduler reference: %s\n", strings.Join(cpus, ", "))
+	}
+	for _, kind := range []string{"ConfigMap", "Task"} {
+		cpus = cpus[:0]
+		for k, v := range r.m {
+			if name, ok := strings.CutPrefix(k, "ceilcpu."+kind+"."); ok {
+				cpus = append(cpus, fmt.Sprintf("%s %.2f", name, v))
+			}
+		}
+		if len(cpus) > 0 {
+			slices.Sort(cpus)
+			fmt.Fprintf(w, "CPU cores used during the %s ceiling: %s\n", kind, strings.Join(cpus, ", "))
+		}
 	}
 	if r.masterWaits != "" {
 		fmt.Fprintf(w, "\nmaster writes, mean wait in its queue by lane: %s\n", r.masterWaits)

@@ -91,11 +91,15 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 		return r, nil
 	}
 	logf("ceiling: raw creates with %d goroutines, %s each", c.concurrency, c.ceilingFor)
-	for _, cr := range measureCeiling(ctx, cs, cc, "bench-ceiling", c.concurrency, c.ceilingFor) {
+	procs := controlPlanePids(filepath.Join(dir, "cluster"))
+	for _, cr := range measureCeiling(ctx, cs, cc, "bench-ceiling", c.concurrency, c.ceilingFor, procs) {
 		if cr.err != nil {
 			r.notes = append(r.notes, fmt.Sprintf("ceiling %s: some creates failed: %v", cr.kind, cr.err))
 		}
 		r.set("ceiling."+cr.kind, cr.rate())
+		for name, v := range cr.cores {
+			r.set("ceilcpu."+cr.kind+"."+name, v)
+		}
 	}
 	pods := c.refPods
 	if pods == 0 {
@@ -103,7 +107,6 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 		pods = min(c.tasks, c.agents*perNode/2)
 	}
 	logf("kube-scheduler: %d fake nodes, %d pods", c.agents, pods)
-	procs := controlPlanePids(filepath.Join(dir, "cluster"))
 	cpu0, t0 := cpuOf(procs), time.Now()
 	sr := measureScheduler(ctx, cs, c.agents, pods, c.concurrency, c.cpu, c.mem, c.leaseRenew)
 	for name, v := range cpuOf(procs) {
