@@ -109,17 +109,7 @@ func attributeText(at agorav1.Attribute) string {
 // Its offers are rescinded and its tasks finalised (nothing hangs).
 func (e *engine) agentGone(a *agentState) {
 	e.rescindWhere(func(o *offerState) bool { return o.agent == a.name }, RescindAgentRemoved, "the agent was removed")
-	for _, t := range e.liveTasksOn(a.name) {
-		state := agorav1.TaskLost
-		if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
-			state = agorav1.TaskGone
-		}
-		if t.state == agorav1.TaskLost {
-			continue // LOST can only become RUNNING again
-		}
-		e.setTaskState(t, state, agorav1.ReasonAgentRemoved, fmt.Sprintf("agent %q was removed", a.name))
-	}
-	e.dropBinds(a.name)
+	e.endRemovedAgentTasks(a.name, fmt.Sprintf("agent %q was removed", a.name))
 	if a.inAlloc {
 		if err := e.alloc.RemoveAgent(a.name); err != nil {
 			e.log.Error(err, "removing agent", "agent", a.name)
@@ -138,6 +128,70 @@ func (e *engine) agentGone(a *agentState) {
 		e.event(a.obj, "Warning", "AgentRemoved", "Remove", "agent %s removed; its tasks are finalised", a.name)
 	}
 	e.dirty = true
+}
+
+// endRemovedAgentTasks ends the live tasks of a removed agent: TASK_GONE
+// (partition-aware frameworks) or TASK_LOST, REASON_AGENT_REMOVED; a task
+// already LOST stays LOST.
+func (e *engine) endRemovedAgentTasks(agent, msg string) {
+	for _, t := range e.tasksToEndOn(agent) {
+		state := agorav1.TaskLost
+		if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
+			state = agorav1.TaskGone
+		}
+		e.setTaskState(t, state, agorav1.ReasonAgentRemoved, msg)
+	}
+	e.dropBinds(agent)
+}
+
+// tasksToEndOn lists the live tasks on agent that its removal ends: all
+// but the LOST ones, which can only become RUNNING again.
+func (e *engine) tasksToEndOn(agent string) []*taskState {
+	live := e.liveTasksOn(agent)
+	out := live[:0]
+	for _, t := range live {
+		if t.state != agorav1.TaskLost {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// judgeAbsentAgents ends the live tasks bound to agents that have no Agent
+// object. Such an Agent was deleted while no master watched, so no leader
+// saw the deletion that ends them (agentGone). Each such agent first gets a
+// full AgentTimeout from when this master found it absent, as every agent
+// does after a takeover: an Agent created after the rebuild listed the
+// Agents (a previous leader may have bound a task to it) arrives as an
+// event within that time.
+func (e *engine) judgeAbsentAgents(now time.Time) {
+	for name := range e.absentSince {
+		if _, ok := e.agentTasks[name]; !ok {
+			delete(e.absentSince, name)
+		}
+	}
+	for name := range e.agentTasks {
+		if _, ok := e.agents[name]; ok {
+			delete(e.absentSince, name)
+			continue
+		}
+		if len(e.tasksToEndOn(name)) == 0 {
+			delete(e.absentSince, name)
+			continue
+		}
+		since, ok := e.absentSince[name]
+		if !ok {
+			e.absentSince[name] = now
+			continue
+		}
+		if now.Sub(since) <= e.opts.AgentTimeout {
+			continue
+		}
+		delete(e.absentSince, name)
+		e.log.Info("ending the tasks of an agent that has no Agent object", "agent", name)
+		e.endRemovedAgentTasks(name, fmt.Sprintf("agent %q was removed: it has no Agent object", name))
+		e.dirty = true
+	}
 }
 
 // judgeAgents marks agents whose Lease the master has not seen change for

@@ -34,6 +34,7 @@ type engine struct {
 	assignDirty map[string]struct{}              // agents whose list to compare at the next flush
 	offerBuf    []allocator.Offer                // the last round's offers, cleared, for the next
 	agentTasks  map[string]map[string]*taskState // agent name -> task key -> task
+	absentSince map[string]time.Time             // agents with live tasks and no Agent object, since when (judgeAbsentAgents)
 
 	// parked tasks wait for their offer's create, settle or withdrawal.
 	parked map[string][]string
@@ -69,6 +70,7 @@ func newEngine(ctx context.Context, m *Master) *engine {
 		assigns:       map[string]*assignState{},
 		assignDirty:   map[string]struct{}{},
 		agentTasks:    map[string]map[string]*taskState{},
+		absentSince:   map[string]time.Time{},
 		parked:        map[string][]string{},
 		terminalTasks: map[string]*taskState{},
 	}
@@ -320,6 +322,7 @@ func (e *engine) tick() {
 	}
 	now := e.clock.Now()
 	e.judgeAgents(now)
+	e.judgeAbsentAgents(now)
 	e.judgeFrameworks(now)
 	e.expireOffers(now)
 	e.collectOffers(now)
