@@ -132,7 +132,7 @@ var invalidCases = []invalidCase{
 	}, wantMsg: "an offer's hostname and attributes are immutable"},
 	{name: "answer to a rescinded offer", obj: withOffer(func(o *agorav1.Offer) { o.Status.Phase = agorav1.OfferRescinded }), update: func(o client.Object) {
 		o.(*agorav1.Offer).Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferAccept}
-	}, wantMsg: "this offer was already rescinded or expired"},
+	}, wantMsg: "spec.answer: Invalid value: this offer was already rescinded or expired"},
 	{name: "unknown answer", obj: withOffer(func(o *agorav1.Offer) { o.Spec.Answer = &agorav1.OfferAnswer{Type: "Maybe"} }), wantMsg: "Unsupported value: \"Maybe\""},
 	{name: "negative refuseSeconds", obj: withOffer(func(o *agorav1.Offer) {
 		o.Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferDecline, RefuseSeconds: ptr(int32(-5))}
