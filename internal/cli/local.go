@@ -53,6 +53,9 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	if o.agents < 0 {
 		return fmt.Errorf("--agents must be 0 or more, got %d", o.agents)
 	}
+	if o.port < 0 || o.port > 65535 {
+		return fmt.Errorf("--port must be between 1 and 65535, or 0 to pick a free one; got %d", o.port)
+	}
 	step := func(format string, args ...any) { fmt.Fprintf(progress, "agora local: "+format+"\n", args...) }
 	binDir := o.binDir
 	if binDir == "" {
@@ -71,6 +74,9 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	}
 	step("starting etcd, kube-apiserver and kube-controller-manager...")
 	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: binDir, DataDir: dataDir, APIServerPort: o.port, Log: prefixWriter(progress, "agora local: ")})
+	if errors.Is(err, localcluster.ErrDataDirInUse) {
+		return fmt.Errorf("%w\nanother agora local (or make run) is using it: stop that one with Ctrl-C, or give this one another --data-dir", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ func TestRunArgumentErrors(t *testing.T) {
 		{[]string{"run", "--name", "UPPER", "--", "true"}, "change --name"},
 		{[]string{"run", "--framework", "Bad_Name", "--", "true"}, `--framework "Bad_Name" is not a valid object name`},
 		{[]string{"run", "--framework", strings.Repeat("f", 250), "--", "true"}, "change --framework"},
+		{[]string{"local", "--port", "99999"}, "--port must be between 1 and 65535, or 0 to pick a free one; got 99999"},
 		{[]string{"logs"}, "agora logs needs exactly one task name, got 0"},
 		{[]string{"logs", "a", "b"}, "agora logs needs exactly one task name, got 2"},
 		{[]string{"top", "--interval", "0s", "--once"}, "--interval must be positive"},
