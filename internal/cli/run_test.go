@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	b "github.com/agora-sched/agora/internal/builders"
+	"github.com/agora-sched/agora/pkg/sdk"
 )
 
 // execute runs the agora command with args and returns its error and output.
@@ -103,5 +105,27 @@ func TestTaskExitAndStateLine(t *testing.T) {
 	task.Status = agorav1.TaskStatus{State: agorav1.TaskError, Reason: "REASON_TASK_INVALID", Message: "does not fit"}
 	if got := stateLine(task); !strings.HasSuffix(got, "REASON_TASK_INVALID: does not fit") {
 		t.Errorf("stateLine = %q, want the reason and message", got)
+	}
+}
+
+// TestNoKubeconfigHint: every command that needs a cluster, run without a
+// kubeconfig, fails with the SDK's ErrNoKubeconfig, for which the tool
+// prints how to point it at one (agora local's included).
+func TestNoKubeconfigHint(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("HOME", t.TempDir())
+	for _, args := range [][]string{{"run", "--", "true"}, {"top", "--once"}, {"logs", "t"}} {
+		_, err := execute(args...)
+		if !errors.Is(err, sdk.ErrNoKubeconfig) {
+			t.Errorf("agora %s without a kubeconfig: %v, want ErrNoKubeconfig", strings.Join(args, " "), err)
+			continue
+		}
+		if h := errorHint(err); !strings.Contains(h, "--kubeconfig") || !strings.Contains(h, "export KUBECONFIG=$PWD/.agora-local/admin.kubeconfig") {
+			t.Errorf("hint for %v = %q", err, h)
+		}
+	}
+	if h := errorHint(errors.New("other")); h != "" {
+		t.Errorf("hint for an unrelated error = %q, want none", h)
 	}
 }
