@@ -144,7 +144,7 @@ func (h *runHandler) OfferReceived(ctx context.Context, d *sdk.Driver, offer *ag
 	}
 	if !sdk.Fits(offer, h.info.Resources) {
 		if !h.waiting {
-			fmt.Fprintf(h.out, "waiting for an offer with %s (offer from %s is too small)\n", describeResources(h.info.Resources), offer.Spec.AgentName)
+			fmt.Fprintf(h.out, "waiting for an offer with %s (the offer from %s has %s)\n", describeResources(h.info.Resources), offer.Spec.AgentName, offeredCPUsMem(offer))
 			h.waiting = true
 		}
 		_ = d.Decline(ctx, offer, agorav1.DefaultRefuseSeconds)
@@ -311,4 +311,18 @@ func describeResources(r agorav1.Resources) string {
 		return "invalid resources"
 	}
 	return m.String()
+}
+
+// offeredCPUsMem shows what an offer that was too small had of the kinds
+// agora run asks for, so that a user waiting can tell why: e.g. cpus 0 on
+// idle agents points at a ResourceRole guarantee holding them back.
+func offeredCPUsMem(o *agorav1.Offer) string {
+	cpus, mem := "0", "0"
+	if q := o.Spec.Resources.CPUs; q != nil {
+		cpus = q.String()
+	}
+	if q := o.Spec.Resources.Mem; q != nil {
+		mem = q.String()
+	}
+	return "cpus " + cpus + ", mem " + mem
 }

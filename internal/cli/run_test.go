@@ -129,3 +129,22 @@ func TestNoKubeconfigHint(t *testing.T) {
 		t.Errorf("hint for an unrelated error = %q, want none", h)
 	}
 }
+
+// TestOfferedCPUsMem: while no offer fits, run shows what the last one had
+// of cpus and mem (absent kinds as 0), not only that it was too small.
+func TestOfferedCPUsMem(t *testing.T) {
+	cases := []struct {
+		res  agorav1.Resources
+		want string
+	}{
+		{agorav1.Resources{Mem: b.Q("3731Mi")}, "cpus 0, mem 3731Mi"},
+		{b.Res("66m", "2929Mi"), "cpus 66m, mem 2929Mi"},
+		{agorav1.Resources{}, "cpus 0, mem 0"},
+	}
+	for _, c := range cases {
+		offer := b.Offer("ns", "o", "fw", "node-1").Resources(c.res).Obj()
+		if got := offeredCPUsMem(offer); got != c.want {
+			t.Errorf("offeredCPUsMem(%+v) = %q, want %q", c.res, got, c.want)
+		}
+	}
+}
