@@ -103,7 +103,11 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return err
 	}
 	defer func() { step("stopping..."); comps.stop(step) }()
-	if err := waitLocalReady(ctx, cluster.RESTConfig(), o, step); err != nil {
+	exited := comps.watch()
+	if err := waitLocalReady(ctx, cluster.RESTConfig(), o, step, exited, filepath.Join(dataDir, "logs")); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting: a normal stop
+		}
 		return err
 	}
 
@@ -115,7 +119,7 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return nil
 	case <-cluster.Done():
 		return errors.New("the control plane stopped unexpectedly; see the logs under " + filepath.Join(dataDir, "logs"))
-	case err := <-comps.watch():
+	case err := <-exited:
 		return err
 	}
 }

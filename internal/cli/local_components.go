@@ -11,7 +11,6 @@ import (
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -214,9 +213,14 @@ func hostMemBytes() int64 {
 	return int64(si.Totalram) * int64(si.Unit)
 }
 
+// localReadyTimeout bounds waitLocalReady.
+var localReadyTimeout = 2 * time.Minute
+
 // waitLocalReady waits until every agent has registered Ready, so "ready"
-// means offers can flow.
-func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step func(string, ...any)) error {
+// means offers can flow. A component that exits meanwhile (an agent whose
+// port is taken, say) ends the wait with its error and log tail; before,
+// the wait went on to its timeout and said only "context deadline exceeded".
+func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step func(string, ...any), exited <-chan error, logDir string) error {
 	if o.agents == 0 {
 		return nil
 	}
@@ -225,17 +229,31 @@ func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step
 		return err
 	}
 	step("waiting for %d agent(s) to register...", o.agents)
-	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	deadline := time.NewTimer(localReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		var agents agorav1.AgentList
-		if err := c.List(ctx, &agents); err != nil {
-			return false, nil
-		}
-		ready := 0
-		for _, a := range agents.Items {
-			if meta.IsStatusConditionTrue(a.Status.Conditions, agorav1.AgentConditionReady) {
-				ready++
+		if err := c.List(ctx, &agents); err == nil {
+			ready := 0
+			for _, a := range agents.Items {
+				if meta.IsStatusConditionTrue(a.Status.Conditions, agorav1.AgentConditionReady) {
+					ready++
+				}
+			}
+			if ready >= o.agents {
+				return nil
 			}
 		}
-		return ready >= o.agents, nil
-	})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-exited:
+			return fmt.Errorf("while waiting for the agents to register, %w", err)
+		case <-deadline.C:
+			return fmt.Errorf("the agents did not all register Ready within %s; see their logs in %s", localReadyTimeout, logDir)
+		case <-tick.C:
+		}
+	}
 }

@@ -1,7 +1,13 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/agora-sched/agora/agent/runtime"
 )
@@ -19,5 +25,34 @@ func TestLocalTaskUIDRanges(t *testing.T) {
 			t.Errorf("agent %d: range %s after %s; want 65536 uids each, disjoint", i, r, prev)
 		}
 		prev = r
+	}
+}
+
+// TestWaitLocalReadyEndsWhenAComponentExits: agora local stops waiting for
+// the agents as soon as a component dies, with that component's error, and
+// otherwise gives up after the timeout naming where the logs are (it used
+// to wait out two minutes and say "context deadline exceeded").
+func TestWaitLocalReadyEndsWhenAComponentExits(t *testing.T) {
+	cfg := &rest.Config{Host: "https://127.0.0.1:1"} // nothing listens: the agents never show up
+	o := &localOptions{agents: 1}
+	step := func(string, ...any) {}
+
+	exited := make(chan error, 1)
+	exited <- errors.New("local-agent-1 stopped: exit status 1: --log-bind-address: address already in use")
+	start := time.Now()
+	err := waitLocalReady(context.Background(), cfg, o, step, exited, "LOGS")
+	if err == nil || !strings.Contains(err.Error(), "local-agent-1 stopped") || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("a component exited: err = %v, want its error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s to notice the exit", d)
+	}
+
+	old := localReadyTimeout
+	localReadyTimeout = 300 * time.Millisecond
+	defer func() { localReadyTimeout = old }()
+	err = waitLocalReady(context.Background(), cfg, o, step, make(chan error), "LOGS")
+	if err == nil || !strings.Contains(err.Error(), "did not all register Ready within 300ms") || !strings.Contains(err.Error(), "LOGS") {
+		t.Errorf("timeout: err = %v, want it to say so and name the log dir", err)
 	}
 }
