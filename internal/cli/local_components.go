@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +31,10 @@ func localAgentName(i int) string { return fmt.Sprintf("local-agent-%d", i) }
 type localComponents struct {
 	children []*localcluster.Child
 	names    []string
+	demo     []bool // the demo frameworks: their exit does not stop the rest
 	agents   []localAgentDirs
+	step     func(string, ...any)
+	stopping atomic.Bool
 }
 
 type localAgentDirs struct{ name, work, checkpoints string }
@@ -57,14 +62,13 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 	}
 	logDir := filepath.Join(dataDir, "logs")
 	kc := c.Kubeconfig()
-	lc := &localComponents{}
+	lc := &localComponents{step: step}
 	start := func(name, bin string, args ...string) error {
 		ch, err := localcluster.StartChild(name, filepath.Join(binDir, bin), args, logDir)
 		if err != nil {
 			return err
 		}
-		lc.children = append(lc.children, ch)
-		lc.names = append(lc.names, name)
+		lc.add(name, ch, strings.HasPrefix(name, "demo-"))
 		step("started %s (log: %s)", name, ch.LogPath())
 		return nil
 	}
@@ -141,12 +145,27 @@ func agentShare(n int) string {
 	return fmt.Sprintf("cpus:%d.%03d;mem:%dMi", milli/1000, milli%1000, mem>>20)
 }
 
-// watch returns a channel that yields the first child to exit unexpectedly.
+func (lc *localComponents) add(name string, c *localcluster.Child, demo bool) {
+	lc.children = append(lc.children, c)
+	lc.names = append(lc.names, name)
+	lc.demo = append(lc.demo, demo)
+}
+
+// watch returns a channel that yields the first child of the cluster itself
+// (master, agents) to exit unexpectedly. A demo framework that exits is
+// only reported: it ends when its Framework is deleted (as the uninstall
+// steps do), which must not take the whole local cluster down with it.
 func (lc *localComponents) watch() <-chan error {
 	ch := make(chan error, 1)
 	for i, c := range lc.children {
 		go func() {
 			<-c.Done()
+			if lc.demo[i] {
+				if !lc.stopping.Load() {
+					lc.step("%s exited; the cluster keeps running: %v", lc.names[i], c.Err())
+				}
+				return
+			}
 			select {
 			case ch <- fmt.Errorf("%s stopped: %w", lc.names[i], c.Err()):
 			default:
@@ -163,6 +182,7 @@ func (lc *localComponents) stop(step func(string, ...any)) {
 	if lc == nil {
 		return
 	}
+	lc.stopping.Store(true)
 	for i := len(lc.children) - 1; i >= 0; i-- {
 		lc.children[i].Stop(10 * time.Second)
 	}
