@@ -13,11 +13,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/agora-sched/agora/pkg/install"
 	"github.com/agora-sched/agora/pkg/localcluster"
-	"github.com/agora-sched/agora/pkg/sdk"
 )
 
 type localOptions struct {
@@ -98,13 +96,6 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return err
 	}
 	if err := ensureNamespace(ctx, cs, "agora-system"); err != nil {
-		return err
-	}
-	cl, err := client.New(cfg, client.Options{Scheme: sdk.Scheme()})
-	if err != nil {
-		return err
-	}
-	if err := removeStaleAgents(ctx, cl, localAgentNames(o), step); err != nil {
 		return err
 	}
 	comps, err := startLocalComponents(ctx, o, cluster, dataDir, step)

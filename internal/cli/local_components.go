@@ -122,44 +122,6 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 	return lc, nil
 }
 
-// localAgentNames are the Agents this run of agora local registers.
-func localAgentNames(o *localOptions) map[string]bool {
-	names := map[string]bool{}
-	for i := range o.agents {
-		if o.simulated {
-			names[fmt.Sprintf("local-sim-%d", i)] = true // agora-agent --simulate names <node-name>-<i>
-		} else {
-			names[localAgentName(i+1)] = true
-		}
-	}
-	return names
-}
-
-// removeStaleAgents deletes the Agents an earlier run on this data dir
-// registered and this one will not run (the other of real and simulated
-// agents, or a larger --agents). Left in place they stayed Ready in
-// kubectl get agents, their tasks stayed booked while they were
-// unreachable, and the frameworks' shares went past 100%. Deleting an Agent
-// is how an operator says it is gone: the master ends its tasks and frees
-// what they held.
-func removeStaleAgents(ctx context.Context, c client.Client, keep map[string]bool, step func(string, ...any)) error {
-	var agents agorav1.AgentList
-	if err := c.List(ctx, &agents); err != nil {
-		return fmt.Errorf("listing agents: %w", err)
-	}
-	for i := range agents.Items {
-		a := &agents.Items[i]
-		if keep[a.Name] {
-			continue
-		}
-		if err := c.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("removing agent %s left by an earlier run: %w", a.Name, err)
-		}
-		step("removed agent %s, left by an earlier run on this data dir", a.Name)
-	}
-	return nil
-}
-
 // localTaskUIDRange gives the i-th local agent (from 1) its own block of
 // uids for its frameworks' tasks, the size of the default range and
 // starting at it. The agents share this host but not a checkpoint dir, so
