@@ -85,7 +85,13 @@ func (e *engine) admit(f *fwState) (bool, string) {
 			}
 			if sel := rr.Spec.NamespaceSelector; sel != nil {
 				s, err := metav1.LabelSelectorAsSelector(sel)
-				if err == nil && s.Matches(labels.Set(e.nsLabels[f.ns])) {
+				if err != nil {
+					// Objects stored before the CRD checked selectors can
+					// still hold a bad one: it admits no namespace.
+					return false, fmt.Sprintf("namespace %q may not use role %q: the spec.namespaceSelector of ResourceRole %q is invalid (%v); "+
+						"fix it, or remove %q from spec.roles", f.ns, role, objName, err, role)
+				}
+				if s.Matches(labels.Set(e.nsLabels[f.ns])) {
 					continue
 				}
 			}
@@ -105,7 +111,10 @@ func allowedDesc(rr *agorav1.ResourceRole) string {
 	if len(rr.Spec.Namespaces) > 0 {
 		return "namespaces [" + strings.Join(rr.Spec.Namespaces, ", ") + "]"
 	}
-	s, _ := metav1.LabelSelectorAsSelector(rr.Spec.NamespaceSelector)
+	s, err := metav1.LabelSelectorAsSelector(rr.Spec.NamespaceSelector)
+	if err != nil {
+		return "no namespace (its spec.namespaceSelector is invalid)"
+	}
 	return fmt.Sprintf("namespaces matching %q", s.String())
 }
 

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -165,5 +166,28 @@ func TestTasksSelectableByAgent(t *testing.T) {
 		if !strings.Contains(l, "node-b-") {
 			t.Errorf("task %s is not node-b's", l)
 		}
+	}
+}
+
+// TestOfferExpiryColumn: `kubectl get offers` shows when an outstanding
+// offer expires. A date column showed "<invalid>" for every offer that had
+// not expired yet, since kubectl prints a date column as an age.
+func TestOfferExpiryColumn(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t, "expiry")
+	o := b.Offer(ns, "o", "fw", "node-1").Resources(b.Res("1", "1Gi")).Obj()
+	o.Spec.ExpiresAt = metav1.NewTime(time.Now().Add(time.Hour).Truncate(time.Second).UTC())
+	if err := env.Client.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	out, err := env.KubectlCmd(ctx, nil, "get", "offers", "-n", ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "<invalid>") {
+		t.Errorf("kubectl get offers shows <invalid>:\n%s", out)
+	}
+	if want := o.Spec.ExpiresAt.Format(time.RFC3339); !strings.Contains(out, want) || !strings.Contains(out, "EXPIRES") {
+		t.Errorf("kubectl get offers lacks the EXPIRES column with %s:\n%s", want, out)
 	}
 }

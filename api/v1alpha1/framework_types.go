@@ -46,7 +46,8 @@ type FrameworkSpec struct {
 	// down. Tasks keep running meanwhile. Defaults to 168h.
 	// +optional
 	// +kubebuilder:default="168h"
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="failoverTimeout must not be negative"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="failoverTimeout must be a duration with a unit, e.g. 30m, 24h or 168h"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || duration(self) >= duration('0s')",message="failoverTimeout must not be negative"
 	FailoverTimeout *metav1.Duration `json:"failoverTimeout,omitempty"`
 
 	// LeaseName names the coordination.k8s.io Lease in this namespace that the
@@ -54,6 +55,7 @@ type FrameworkSpec struct {
 	// framework's name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	LeaseName string `json:"leaseName,omitempty"`
 
 	// SuppressedRoles get no offers (Mesos SUPPRESS). Removing a role from

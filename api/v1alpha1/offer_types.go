@@ -144,10 +144,11 @@ type OfferStatus struct {
 // +kubebuilder:printcolumn:name="CPUs",type=string,JSONPath=`.spec.resources.cpus`
 // +kubebuilder:printcolumn:name="Mem",type=string,JSONPath=`.spec.resources.mem`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.spec.expiresAt`
+// A string column: kubectl prints a date column as an age, "<invalid>" for a future time.
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`,description="When the offer expires if unanswered (RFC 3339)"
 // +kubebuilder:selectablefield:JSONPath=`.spec.frameworkName`
 // +kubebuilder:selectablefield:JSONPath=`.spec.agentName`
-// +kubebuilder:validation:XValidation:rule="!has(self.spec.answer) || has(oldSelf.spec.answer) || !has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Outstanding'",message="this offer was already rescinded or expired; it can no longer be answered"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.answer) || has(oldSelf.spec.answer) || !has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Outstanding'",message="this offer was already rescinded or expired; it can no longer be answered",fieldPath=".spec.answer"
 
 // Offer is resources of one agent offered to one framework (Mesos' offer).
 // The framework launches Tasks that name it, then sets spec.answer once.

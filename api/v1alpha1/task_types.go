@@ -71,7 +71,8 @@ type CommandInfo struct {
 type KillPolicy struct {
 	// GracePeriod between SIGTERM and SIGKILL. Defaults to 3s.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('1h')",message="killPolicy.gracePeriod must be between 0s and 1h"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$')",message="killPolicy.gracePeriod must be a duration with a unit, e.g. 500ms, 3s or 1m"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[-+]?(0|(([0-9]+([.][0-9]*)?|[.][0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$') || (duration(self) >= duration('0s') && duration(self) <= duration('1h'))",message="killPolicy.gracePeriod must be between 0s and 1h"
 	GracePeriod *metav1.Duration `json:"gracePeriod,omitempty"`
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -130,7 +132,7 @@ var invalidCases = []invalidCase{
 	}, wantMsg: "an offer's hostname and attributes are immutable"},
 	{name: "answer to a rescinded offer", obj: withOffer(func(o *agorav1.Offer) { o.Status.Phase = agorav1.OfferRescinded }), update: func(o client.Object) {
 		o.(*agorav1.Offer).Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferAccept}
-	}, wantMsg: "this offer was already rescinded or expired"},
+	}, wantMsg: "spec.answer: Invalid value: this offer was already rescinded or expired"},
 	{name: "unknown answer", obj: withOffer(func(o *agorav1.Offer) { o.Spec.Answer = &agorav1.OfferAnswer{Type: "Maybe"} }), wantMsg: "Unsupported value: \"Maybe\""},
 	{name: "negative refuseSeconds", obj: withOffer(func(o *agorav1.Offer) {
 		o.Spec.Answer = &agorav1.OfferAnswer{Type: agorav1.OfferDecline, RefuseSeconds: ptr(int32(-5))}
@@ -146,6 +148,7 @@ var invalidCases = []invalidCase{
 		f.Spec.SuppressedRoles = []string{"b"}
 	}), wantMsg: "suppressedRoles must name roles listed in roles"},
 	{name: "negative failover timeout", obj: withFramework(func(f *agorav1.Framework) { f.Spec.FailoverTimeout = &metav1.Duration{Duration: -time.Hour} }), wantMsg: "failoverTimeout must not be negative"},
+	{name: "invalid lease name", obj: withFramework(func(f *agorav1.Framework) { f.Spec.LeaseName = "Not/Valid" }), wantMsg: "spec.leaseName in body should match"},
 	{name: "unknown capability", obj: withFramework(func(f *agorav1.Framework) { f.Spec.Capabilities = []agorav1.FrameworkCapability{"TELEPORT"} }), wantMsg: "Unsupported value: \"TELEPORT\""},
 
 	// Resource roles.
@@ -162,6 +165,71 @@ var invalidCases = []invalidCase{
 		r.Spec.Namespaces = []string{"a"}
 		r.Spec.NamespaceSelector = &metav1.LabelSelector{}
 	}), wantMsg: "set namespaces or namespaceSelector, not both"},
+	{name: "invalid namespace name", obj: withRole(func(r *agorav1.ResourceRole) { r.Spec.Namespaces = []string{"Team_A"} }), wantMsg: "spec.namespaces[0] in body should match"},
+	{name: "selector operator unknown", obj: withRole(func(r *agorav1.ResourceRole) {
+		r.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Bogus"}}}
+	}), wantMsg: "operator must be In, NotIn, Exists or DoesNotExist"},
+	{name: "selector In without values", obj: withRole(func(r *agorav1.ResourceRole) {
+		r.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn}}}
+	}), wantMsg: "In and NotIn need values, Exists and DoesNotExist take none"},
+	{name: "selector Exists with values", obj: withRole(func(r *agorav1.ResourceRole) {
+		r.Spec.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpExists, Values: []string{"a"}}}}
+	}), wantMsg: "In and NotIn need values, Exists and DoesNotExist take none"},
+}
+
+// TestDurationsNeedAUnit: a duration without a unit ("10") is refused with
+// a message naming the field and an example, not CEL's conversion error;
+// the forms Go's time.ParseDuration reads are accepted.
+func TestDurationsNeedAUnit(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t, "durations")
+	framework := func(name, timeout string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "scheduling.agora.dev/v1alpha1", "kind": "Framework",
+			"metadata": map[string]any{"namespace": ns, "name": name},
+			"spec":     map[string]any{"failoverTimeout": timeout},
+		}}
+	}
+	taskWithGrace := func(name, grace string) *unstructured.Unstructured {
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(task(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		u.SetAPIVersion("scheduling.agora.dev/v1alpha1")
+		u.SetKind("Task")
+		u.SetName(name)
+		if err := unstructured.SetNestedField(u.Object, grace, "spec", "killPolicy", "gracePeriod"); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	for i, bad := range []string{"10", "1 h", "forever", "1d"} {
+		err := env.Client.Create(ctx, framework("bad-"+itoa(i), bad))
+		if err == nil || !strings.Contains(err.Error(), "failoverTimeout must be a duration with a unit, e.g. 30m") {
+			t.Errorf("failoverTimeout %q: got %v, want the duration message", bad, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "type conversion error") {
+			t.Errorf("failoverTimeout %q: the error still carries CEL's conversion error: %v", bad, err)
+		}
+		err = env.Client.Create(ctx, taskWithGrace("bad-"+itoa(i), bad))
+		if err == nil || !strings.Contains(err.Error(), "killPolicy.gracePeriod must be a duration with a unit") {
+			t.Errorf("gracePeriod %q: got %v, want the duration message", bad, err)
+		}
+	}
+	if err := env.Client.Create(ctx, framework("negative", "-5m")); err == nil || !strings.Contains(err.Error(), "failoverTimeout must not be negative") {
+		t.Errorf("failoverTimeout -5m: got %v, want the negative message", err)
+	}
+	for i, good := range []string{"0", "168h", "1h30m", "1.5h", "500ms", "2m0.5s", "+3s"} {
+		if err := env.Client.Create(ctx, framework("good-"+itoa(i), good)); err != nil {
+			t.Errorf("failoverTimeout %q refused: %v", good, err)
+		}
+	}
+	for i, good := range []string{"0", "3s", "1h", "0.5m", "500ms", "2m0.5s", "+3s"} {
+		if err := env.Client.Create(ctx, taskWithGrace("good-"+itoa(i), good)); err != nil {
+			t.Errorf("gracePeriod %q refused: %v", good, err)
+		}
+	}
 }
 
 // TestValidationRejectsInvalidObjects proves each CRD rule rejects the object

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,7 +45,8 @@ func main() {
 	// The SDK's informers log through controller-runtime; send that to klog
 	// (stderr) instead of a "logger was never set" warning.
 	ctrllog.SetLogger(klog.NewKlogr())
-	if flag.NArg() == 0 || repeat < 1 {
+	if err := checkArgs(flag.NArg(), repeat, o.Retries); err != nil {
+		fmt.Fprintln(os.Stderr, "agora-batch:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -78,4 +80,18 @@ func main() {
 	if summary.Failed() > 0 {
 		os.Exit(1)
 	}
+}
+
+// checkArgs says what is wrong with the command line; the usage alone left
+// the user to guess which argument it was about.
+func checkArgs(commands, repeat, retries int) error {
+	switch {
+	case commands == 0:
+		return errors.New("give at least one COMMAND to run")
+	case repeat < 1:
+		return fmt.Errorf("--repeat must be 1 or more, got %d", repeat)
+	case retries < 0:
+		return fmt.Errorf("--retries must not be negative, got %d", retries)
+	}
+	return nil
 }

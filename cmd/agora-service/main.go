@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -44,7 +45,8 @@ func main() {
 	// The SDK's informers log through controller-runtime; send that to klog
 	// (stderr) instead of a "logger was never set" warning.
 	ctrllog.SetLogger(klog.NewKlogr())
-	if flag.NArg() == 0 || o.Instances < 0 {
+	if err := checkArgs(flag.NArg(), o.Instances, o.Ports, o.MaxPerValue); err != nil {
+		fmt.Fprintln(os.Stderr, "agora-service:", err)
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -66,4 +68,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "agora-service:", err)
 		os.Exit(1)
 	}
+}
+
+// checkArgs says what is wrong with the command line; the usage alone left
+// the user to guess which argument it was about.
+func checkArgs(args, instances, ports, maxPerValue int) error {
+	switch {
+	case args == 0:
+		return errors.New("give the COMMAND to keep running")
+	case instances < 0:
+		return fmt.Errorf("--instances must not be negative, got %d", instances)
+	case ports < 0:
+		return fmt.Errorf("--ports must not be negative, got %d", ports)
+	case maxPerValue < 0:
+		return fmt.Errorf("--max-per-value must not be negative (0: no cap), got %d", maxPerValue)
+	}
+	return nil
 }

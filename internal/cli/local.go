@@ -53,6 +53,9 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	if o.agents < 0 {
 		return fmt.Errorf("--agents must be 0 or more, got %d", o.agents)
 	}
+	if o.port < 0 || o.port > 65535 {
+		return fmt.Errorf("--port must be between 1 and 65535, or 0 to pick a free one; got %d", o.port)
+	}
 	step := func(format string, args ...any) { fmt.Fprintf(progress, "agora local: "+format+"\n", args...) }
 	binDir := o.binDir
 	if binDir == "" {
@@ -71,6 +74,9 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	}
 	step("starting etcd, kube-apiserver and kube-controller-manager...")
 	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: binDir, DataDir: dataDir, APIServerPort: o.port, Log: prefixWriter(progress, "agora local: ")})
+	if errors.Is(err, localcluster.ErrDataDirInUse) {
+		return fmt.Errorf("%w\nanother agora local (or make run) is using it: stop that one with Ctrl-C, or give this one another --data-dir", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -97,7 +103,11 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return err
 	}
 	defer func() { step("stopping..."); comps.stop(step) }()
-	if err := waitLocalReady(ctx, cluster.RESTConfig(), o, step); err != nil {
+	exited := comps.watch()
+	if err := waitLocalReady(ctx, cluster.RESTConfig(), o, step, exited, filepath.Join(dataDir, "logs")); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting: a normal stop
+		}
 		return err
 	}
 
@@ -109,7 +119,7 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 		return nil
 	case <-cluster.Done():
 		return errors.New("the control plane stopped unexpectedly; see the logs under " + filepath.Join(dataDir, "logs"))
-	case err := <-comps.watch():
+	case err := <-exited:
 		return err
 	}
 }

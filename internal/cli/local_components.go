@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +31,10 @@ func localAgentName(i int) string { return fmt.Sprintf("local-agent-%d", i) }
 type localComponents struct {
 	children []*localcluster.Child
 	names    []string
+	demo     []bool // the demo frameworks: their exit does not stop the rest
 	agents   []localAgentDirs
+	step     func(string, ...any)
+	stopping atomic.Bool
 }
 
 type localAgentDirs struct{ name, work, checkpoints string }
@@ -58,14 +62,13 @@ func startLocalComponents(ctx context.Context, o *localOptions, c *localcluster.
 	}
 	logDir := filepath.Join(dataDir, "logs")
 	kc := c.Kubeconfig()
-	lc := &localComponents{}
+	lc := &localComponents{step: step}
 	start := func(name, bin string, args ...string) error {
 		ch, err := localcluster.StartChild(name, filepath.Join(binDir, bin), args, logDir)
 		if err != nil {
 			return err
 		}
-		lc.children = append(lc.children, ch)
-		lc.names = append(lc.names, name)
+		lc.add(name, ch, strings.HasPrefix(name, "demo-"))
 		step("started %s (log: %s)", name, ch.LogPath())
 		return nil
 	}
@@ -142,12 +145,27 @@ func agentShare(n int) string {
 	return fmt.Sprintf("cpus:%d.%03d;mem:%dMi", milli/1000, milli%1000, mem>>20)
 }
 
-// watch returns a channel that yields the first child to exit unexpectedly.
+func (lc *localComponents) add(name string, c *localcluster.Child, demo bool) {
+	lc.children = append(lc.children, c)
+	lc.names = append(lc.names, name)
+	lc.demo = append(lc.demo, demo)
+}
+
+// watch returns a channel that yields the first child of the cluster itself
+// (master, agents) to exit unexpectedly. A demo framework that exits is
+// only reported: it ends when its Framework is deleted (as the uninstall
+// steps do), which must not take the whole local cluster down with it.
 func (lc *localComponents) watch() <-chan error {
 	ch := make(chan error, 1)
 	for i, c := range lc.children {
 		go func() {
 			<-c.Done()
+			if lc.demo[i] {
+				if !lc.stopping.Load() {
+					lc.step("%s exited; the cluster keeps running: %v", lc.names[i], c.Err())
+				}
+				return
+			}
 			select {
 			case ch <- fmt.Errorf("%s stopped: %w", lc.names[i], c.Err()):
 			default:
@@ -164,6 +182,7 @@ func (lc *localComponents) stop(step func(string, ...any)) {
 	if lc == nil {
 		return
 	}
+	lc.stopping.Store(true)
 	for i := len(lc.children) - 1; i >= 0; i-- {
 		lc.children[i].Stop(10 * time.Second)
 	}
@@ -214,9 +233,14 @@ func hostMemBytes() int64 {
 	return int64(si.Totalram) * int64(si.Unit)
 }
 
+// localReadyTimeout bounds waitLocalReady.
+var localReadyTimeout = 2 * time.Minute
+
 // waitLocalReady waits until every agent has registered Ready, so "ready"
-// means offers can flow.
-func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step func(string, ...any)) error {
+// means offers can flow. A component that exits meanwhile (an agent whose
+// port is taken, say) ends the wait with its error and log tail; before,
+// the wait went on to its timeout and said only "context deadline exceeded".
+func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step func(string, ...any), exited <-chan error, logDir string) error {
 	if o.agents == 0 {
 		return nil
 	}
@@ -225,17 +249,31 @@ func waitLocalReady(ctx context.Context, cfg *rest.Config, o *localOptions, step
 		return err
 	}
 	step("waiting for %d agent(s) to register...", o.agents)
-	return wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	deadline := time.NewTimer(localReadyTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		var agents agorav1.AgentList
-		if err := c.List(ctx, &agents); err != nil {
-			return false, nil
-		}
-		ready := 0
-		for _, a := range agents.Items {
-			if meta.IsStatusConditionTrue(a.Status.Conditions, agorav1.AgentConditionReady) {
-				ready++
+		if err := c.List(ctx, &agents); err == nil {
+			ready := 0
+			for _, a := range agents.Items {
+				if meta.IsStatusConditionTrue(a.Status.Conditions, agorav1.AgentConditionReady) {
+					ready++
+				}
+			}
+			if ready >= o.agents {
+				return nil
 			}
 		}
-		return ready >= o.agents, nil
-	})
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-exited:
+			return fmt.Errorf("while waiting for the agents to register, %w", err)
+		case <-deadline.C:
+			return fmt.Errorf("the agents did not all register Ready within %s; see their logs in %s", localReadyTimeout, logDir)
+		case <-tick.C:
+		}
+	}
 }

@@ -3,6 +3,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/agora-sched/agora/pkg/sdk"
 )
 
 // Execute runs the agora command and returns the process exit code.
@@ -26,9 +29,21 @@ func Execute() int {
 			return ec.code
 		}
 		fmt.Fprintln(os.Stderr, "Error:", err)
+		if h := errorHint(err); h != "" {
+			fmt.Fprintln(os.Stderr, h)
+		}
 		return 1
 	}
 	return 0
+}
+
+// errorHint says what to do about errors whose fix lies outside the
+// command line that was given, or "".
+func errorHint(err error) string {
+	if errors.Is(err, sdk.ErrNoKubeconfig) {
+		return "Pass --kubeconfig FILE or set KUBECONFIG; for agora local (make run) that is\n  export KUBECONFIG=$PWD/.agora-local/admin.kubeconfig"
+	}
+	return ""
 }
 
 // NewRootCommand builds the command tree.

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/batch"
@@ -74,6 +77,9 @@ func (o *runOptions) taskInfo(args []string) (sdk.TaskInfo, error) {
 	if o.framework == "" {
 		return sdk.TaskInfo{}, errors.New("agora run: --framework must not be empty")
 	}
+	if errs := validation.IsDNS1123Subdomain(o.framework); len(errs) > 0 {
+		return sdk.TaskInfo{}, fmt.Errorf("agora run: --framework %q is not a valid object name: %s", o.framework, strings.Join(errs, "; "))
+	}
 	if o.timeout < 0 {
 		return sdk.TaskInfo{}, fmt.Errorf("agora run: --timeout must not be negative, got %s", o.timeout)
 	}
@@ -84,7 +90,34 @@ func (o *runOptions) taskInfo(args []string) (sdk.TaskInfo, error) {
 	if ti.Name == "" {
 		ti.Name = o.framework + "-" + batch.RandomID()
 	}
+	// Checked here: the apiserver's refusal would come only with an offer,
+	// and again with every offer after it.
+	if errs := validation.IsDNS1123Subdomain(ti.Name); len(errs) > 0 {
+		flag := "--name"
+		if o.name == "" {
+			flag = "--framework (the task is named <framework>-<random>)"
+		}
+		return sdk.TaskInfo{}, fmt.Errorf("agora run: task name %q is not a valid object name: %s; change %s", ti.Name, strings.Join(errs, "; "), flag)
+	}
 	return ti, nil
+}
+
+// permanent says whether a failed launch would fail on any offer: the
+// apiserver refused the Task itself, not the offer.
+func permanent(err error) bool {
+	return apierrors.IsAlreadyExists(err) || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)
+}
+
+// rejection is the master's reason for refusing the framework, or "" if
+// it has not (a Rejected framework gets no offers, so run would wait for ever).
+func rejection(fw *agorav1.Framework) string {
+	if fw == nil || fw.Status.Phase != agorav1.FrameworkRejected {
+		return ""
+	}
+	if c := meta.FindStatusCondition(fw.Status.Conditions, "Registered"); c != nil && c.Message != "" {
+		return c.Message
+	}
+	return "no reason given"
 }
 
 // runHandler launches one task on the first offer it fits in and follows it.
@@ -95,6 +128,7 @@ type runHandler struct {
 	launched bool
 	waiting  bool
 	final    *agorav1.Task
+	failed   error // a launch no later offer can fix
 }
 
 func (h *runHandler) isLaunched() bool {
@@ -110,13 +144,22 @@ func (h *runHandler) OfferReceived(ctx context.Context, d *sdk.Driver, offer *ag
 	}
 	if !sdk.Fits(offer, h.info.Resources) {
 		if !h.waiting {
-			fmt.Fprintf(h.out, "waiting for an offer with %s (offer from %s is too small)\n", describeResources(h.info.Resources), offer.Spec.AgentName)
+			fmt.Fprintf(h.out, "waiting for an offer with %s (the offer from %s has %s)\n", describeResources(h.info.Resources), offer.Spec.AgentName, offeredCPUsMem(offer))
 			h.waiting = true
 		}
 		_ = d.Decline(ctx, offer, agorav1.DefaultRefuseSeconds)
 		return
 	}
 	if _, err := d.Accept(ctx, offer, []sdk.TaskInfo{h.info}, sdk.Refuse(120*time.Second)); err != nil {
+		if permanent(err) {
+			// Every offer would fail the same way: stop instead of retrying.
+			h.failed = err
+			if apierrors.IsAlreadyExists(err) {
+				h.failed = fmt.Errorf("a Task named %s already exists in namespace %s: choose another --name, or delete it", h.info.Name, d.Namespace())
+			}
+			d.Stop()
+			return
+		}
 		if !errors.Is(err, sdk.ErrOfferGone) {
 			fmt.Fprintf(h.out, "launching on %s: %v\n", offer.Spec.AgentName, err)
 		}
@@ -178,7 +221,33 @@ func runTask(ctx context.Context, o *runOptions, args []string, out io.Writer) e
 		})
 		defer t.Stop()
 	}
+	// The master refuses a framework whose namespace may not use its role
+	// (--role, or the roles of an adopted framework): say why instead of
+	// waiting for offers that cannot come.
+	var rejected atomic.Pointer[string]
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if msg := rejection(d.Framework()); msg != "" && !h.isLaunched() {
+				rejected.Store(&msg)
+				cancel()
+				return
+			}
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	runErr := d.Run(runCtx, h)
+	if h.failed != nil {
+		return fmt.Errorf("agora run: launching task %s: %w", info.Name, h.failed)
+	}
+	if msg := rejected.Load(); msg != nil && h.final == nil && !h.isLaunched() {
+		return fmt.Errorf("agora run: the master rejected framework %s/%s: %s", d.Namespace(), d.Name(), *msg)
+	}
 	if h.final == nil {
 		switch {
 		case timedOut.Load() && !h.isLaunched():
@@ -242,4 +311,18 @@ func describeResources(r agorav1.Resources) string {
 		return "invalid resources"
 	}
 	return m.String()
+}
+
+// offeredCPUsMem shows what an offer that was too small had of the kinds
+// agora run asks for, so that a user waiting can tell why: e.g. cpus 0 on
+// idle agents points at a ResourceRole guarantee holding them back.
+func offeredCPUsMem(o *agorav1.Offer) string {
+	cpus, mem := "0", "0"
+	if q := o.Spec.Resources.CPUs; q != nil {
+		cpus = q.String()
+	}
+	if q := o.Spec.Resources.Mem; q != nil {
+		mem = q.String()
+	}
+	return "cpus " + cpus + ", mem " + mem
 }

@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	b "github.com/agora-sched/agora/internal/builders"
+	"github.com/agora-sched/agora/pkg/sdk"
 )
 
 // execute runs the agora command with args and returns its error and output.
@@ -33,6 +35,11 @@ func TestRunArgumentErrors(t *testing.T) {
 		{[]string{"run", "--cpus", "0", "--mem", "0", "--", "true"}, "a task needs some cpus or mem"},
 		{[]string{"run", "--framework", "", "--", "true"}, "--framework must not be empty"},
 		{[]string{"run", "--timeout", "-1s", "--", "true"}, "--timeout must not be negative"},
+		{[]string{"run", "--name", "UPPER", "--", "true"}, `task name "UPPER" is not a valid object name`},
+		{[]string{"run", "--name", "UPPER", "--", "true"}, "change --name"},
+		{[]string{"run", "--framework", "Bad_Name", "--", "true"}, `--framework "Bad_Name" is not a valid object name`},
+		{[]string{"run", "--framework", strings.Repeat("f", 250), "--", "true"}, "change --framework"},
+		{[]string{"local", "--port", "99999"}, "--port must be between 1 and 65535, or 0 to pick a free one; got 99999"},
 		{[]string{"logs"}, "agora logs needs exactly one task name, got 0"},
 		{[]string{"logs", "a", "b"}, "agora logs needs exactly one task name, got 2"},
 		{[]string{"top", "--interval", "0s", "--once"}, "--interval must be positive"},
@@ -98,5 +105,46 @@ func TestTaskExitAndStateLine(t *testing.T) {
 	task.Status = agorav1.TaskStatus{State: agorav1.TaskError, Reason: "REASON_TASK_INVALID", Message: "does not fit"}
 	if got := stateLine(task); !strings.HasSuffix(got, "REASON_TASK_INVALID: does not fit") {
 		t.Errorf("stateLine = %q, want the reason and message", got)
+	}
+}
+
+// TestNoKubeconfigHint: every command that needs a cluster, run without a
+// kubeconfig, fails with the SDK's ErrNoKubeconfig, for which the tool
+// prints how to point it at one (agora local's included).
+func TestNoKubeconfigHint(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	t.Setenv("HOME", t.TempDir())
+	for _, args := range [][]string{{"run", "--", "true"}, {"top", "--once"}, {"logs", "t"}} {
+		_, err := execute(args...)
+		if !errors.Is(err, sdk.ErrNoKubeconfig) {
+			t.Errorf("agora %s without a kubeconfig: %v, want ErrNoKubeconfig", strings.Join(args, " "), err)
+			continue
+		}
+		if h := errorHint(err); !strings.Contains(h, "--kubeconfig") || !strings.Contains(h, "export KUBECONFIG=$PWD/.agora-local/admin.kubeconfig") {
+			t.Errorf("hint for %v = %q", err, h)
+		}
+	}
+	if h := errorHint(errors.New("other")); h != "" {
+		t.Errorf("hint for an unrelated error = %q, want none", h)
+	}
+}
+
+// TestOfferedCPUsMem: while no offer fits, run shows what the last one had
+// of cpus and mem (absent kinds as 0), not only that it was too small.
+func TestOfferedCPUsMem(t *testing.T) {
+	cases := []struct {
+		res  agorav1.Resources
+		want string
+	}{
+		{agorav1.Resources{Mem: b.Q("3731Mi")}, "cpus 0, mem 3731Mi"},
+		{b.Res("66m", "2929Mi"), "cpus 66m, mem 2929Mi"},
+		{agorav1.Resources{}, "cpus 0, mem 0"},
+	}
+	for _, c := range cases {
+		offer := b.Offer("ns", "o", "fw", "node-1").Resources(c.res).Obj()
+		if got := offeredCPUsMem(offer); got != c.want {
+			t.Errorf("offeredCPUsMem(%+v) = %q, want %q", c.res, got, c.want)
+		}
 	}
 }

@@ -12,7 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -57,6 +60,7 @@ type Cluster struct {
 	ports               map[string]int // component -> port it listens on
 	procs               []*process     // in start order
 
+	lock     *os.File // held while the cluster uses DataDir
 	stopOnce sync.Once
 	done     chan struct{}
 	errMu    sync.Mutex
@@ -96,8 +100,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(c.logDir, 0o755); err != nil {
 		return nil, err
 	}
+	if c.lock, err = lockDataDir(dataDir); err != nil {
+		return nil, err
+	}
 	begin := time.Now()
 	if c.pki, err = newPKI(filepath.Join(dataDir, "pki")); err != nil {
+		c.lock.Close()
 		return nil, fmt.Errorf("localcluster: %w", err)
 	}
 	steps := []func(context.Context) error{c.startEtcd, c.startAPIServer, c.startControllerManager}
@@ -107,6 +115,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			c.stopAll()
+			c.lock.Close()
 			close(c.done)
 			return nil, fmt.Errorf("localcluster: %w", err)
 		}
@@ -148,6 +157,7 @@ func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		c.logf("stopping control plane")
 		c.stopAll()
+		c.lock.Close() // closing releases the lock
 		close(c.done)
 	})
 	return c.Wait()
@@ -180,6 +190,33 @@ func (c *Cluster) watch(p *process) {
 	c.errMu.Unlock()
 	c.logf("%s exited unexpectedly; stopping the control plane", p.Name)
 	c.Stop()
+}
+
+// ErrDataDirInUse: another control plane runs on the same DataDir.
+var ErrDataDirInUse = errors.New("localcluster: the data directory is in use by another control plane")
+
+// lockDataDir takes DataDir/.lock for as long as the cluster runs. Without
+// it a second cluster on the same directory hung: its etcd waited for ever
+// on the first one's database lock. The lock goes with the process, however
+// it ends (the file is not inherited by the components).
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, ".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if err == syscall.EWOULDBLOCK {
+			return nil, fmt.Errorf("%w: %s is locked by process %s", ErrDataDirInUse, dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("localcluster: locking %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }
 
 func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.BinDir, name) }

@@ -196,6 +196,44 @@ func TestStartFailureNamesComponent(t *testing.T) {
 	if pids := procsUnder(t, dataDir); len(pids) > 0 {
 		t.Errorf("processes left running after a failed Start: %v", pids)
 	}
+	lock, err := lockDataDir(dataDir)
+	if err != nil {
+		t.Fatalf("a failed Start kept the data dir locked: %v", err)
+	}
+	lock.Close()
+}
+
+// TestStartRefusesADataDirInUse: a second control plane on a data dir in
+// use fails at once, naming the process that holds it, and starts nothing
+// (its etcd used to wait for ever on the first one's database).
+func TestStartRefusesADataDirInUse(t *testing.T) {
+	bins := testBinDir(t)
+	dataDir := t.TempDir()
+	held, err := lockDataDir(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err = Start(ctx, Options{BinDir: bins, DataDir: dataDir})
+	if !errors.Is(err, ErrDataDirInUse) {
+		t.Fatalf("Start on a locked data dir: %v, want ErrDataDirInUse", err)
+	}
+	if want := "locked by process " + strconv.Itoa(os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "logs", "etcd.log")); err == nil {
+		t.Error("etcd was started on a data dir in use")
+	}
+	if pids := procsUnder(t, dataDir); len(pids) > 0 {
+		t.Errorf("processes started on a data dir in use: %v", pids)
+	}
+	held.Close()
+	again, err := lockDataDir(dataDir)
+	if err != nil {
+		t.Fatalf("the data dir stayed locked after its holder released it: %v", err)
+	}
+	again.Close()
 }
 
 // procsUnder lists processes whose command line mentions dir: every

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -116,6 +117,15 @@ func LoadRESTConfig(path string) (*rest.Config, string, error) {
 	}
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 	rc, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// client-go's own message suggests KUBERNETES_MASTER, which nothing
+		// reads any more; say which files were looked at instead.
+		where := strings.Join(rules.GetLoadingPrecedence(), ", ")
+		if path != "" {
+			where = path
+		}
+		return nil, "", fmt.Errorf("%w (looked in %s)", ErrNoKubeconfig, where)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("sdk: loading kubeconfig: %w", err)
 	}

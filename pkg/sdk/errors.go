@@ -28,6 +28,11 @@ var (
 	// ErrNotTerminal: Acknowledge was asked to delete a task that may still run.
 	ErrNotTerminal = errors.New("sdk: the task is not in a terminal state")
 
+	// ErrNoKubeconfig: no kubeconfig file with a cluster in it was found
+	// (Config.Kubeconfig, $KUBECONFIG or ~/.kube/config), and the process
+	// does not run in a pod.
+	ErrNoKubeconfig = errors.New("sdk: no kubeconfig with a cluster to connect to")
+
 	// ErrFrameworkTornDown: the Framework object is torn down or being
 	// deleted; a torn-down framework cannot be adopted (as in Mesos, a
 	// removed framework ID cannot subscribe again).
