@@ -111,6 +111,13 @@ func TestRuntimeSpec(t *testing.T) {
 		h.Interval != 10*time.Second || h.ConsecutiveFailures != 3 {
 		t.Errorf("health check = %+v", h)
 	}
+
+	// A task that names no memory still runs under a hard limit: Mesos'
+	// minimum, not none.
+	task.Spec.Resources.Mem = nil
+	if s, err := RuntimeSpec(task); err != nil || s.Resources.MemBytes != MinTaskMemBytes {
+		t.Errorf("without mem: MemBytes = %d (%v), want %d", s.Resources.MemBytes, err, MinTaskMemBytes)
+	}
 }
 
 func TestFinalFromExit(t *testing.T) {

@@ -126,6 +126,10 @@ func (e *RuntimeExecutor) Kill(id string, grace time.Duration) error {
 // Forget implements Executor.
 func (e *RuntimeExecutor) Forget(id string) error { return e.rt.Forget(id) }
 
+// MinTaskMemBytes is the memory limit of a task whose resources name no
+// mem (Mesos' MIN_MEMORY, which its memory isolator gives such a task).
+const MinTaskMemBytes = 32 << 20
+
 // RuntimeSpec turns a Task into the runtime's launch spec.
 func RuntimeSpec(task *agorav1.Task) (runtime.TaskSpec, error) {
 	s := task.Spec
@@ -156,6 +160,11 @@ func RuntimeSpec(task *agorav1.Task) (runtime.TaskSpec, error) {
 	}
 	spec.Resources.MilliCPUs = res.Get(resources.CPUs)
 	spec.Resources.MemBytes = res.Get(resources.Mem)
+	if spec.Resources.MemBytes == 0 {
+		// Every task runs under a memory hard limit: one that asks for no
+		// memory gets Mesos' minimum, not the node's memory unaccounted.
+		spec.Resources.MemBytes = MinTaskMemBytes
+	}
 	for _, r := range res.Ports {
 		for p := r.Begin; p <= r.End; p++ {
 			spec.Ports = append(spec.Ports, p)

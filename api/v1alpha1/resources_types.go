@@ -12,6 +12,8 @@ type Resources struct {
 	CPUs *resource.Quantity `json:"cpus,omitempty"`
 
 	// Mem is memory in bytes with Kubernetes suffixes, e.g. "512Mi" or "2Gi".
+	// A Task's mem is its hard memory limit; a Task with none runs under
+	// Mesos' minimum, 32Mi.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="mem must not be negative"
 	Mem *resource.Quantity `json:"mem,omitempty"`
