@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed crd/bases/*.yaml
 var CRDs embed.FS
+
+// FrameworkRole is the ClusterRole bound to tenants' frameworks, as
+// `make manifests` writes it (config/default names it with its prefix).
+//
+//go:embed rbac/framework_role.yaml
+var FrameworkRole []byte

@@ -90,7 +90,11 @@ func runLocal(ctx context.Context, o *localOptions, out, progress io.Writer) err
 	if err != nil {
 		return err
 	}
-	step("installed %d CRDs", len(crds))
+	// The tenant onboarding of docs/install.md binds frameworks to it.
+	if err := install.FrameworkRole(ctx, cfg); err != nil {
+		return err
+	}
+	step("installed %d CRDs and ClusterRole %s", len(crds), install.FrameworkRoleName)
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
