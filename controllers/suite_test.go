@@ -346,9 +346,15 @@ func stateIs(states ...agorav1.TaskState) func(agorav1.TaskStatus) bool {
 	}
 }
 
+// expectTask waits until the task is in state or has left the states of a
+// launched task, then checks state and reason. A task already running
+// (one on an agent about to be judged lost) has not settled yet: the
+// master's write may still be on its way.
 func (h *harness) expectTask(name string, state agorav1.TaskState, reason string) {
 	h.t.Helper()
-	t := h.waitTask(name, func(s agorav1.TaskStatus) bool { return s.State != "" && s.State != agorav1.TaskStaging })
+	t := h.waitTask(name, func(s agorav1.TaskStatus) bool {
+		return s.State == state || !stateIs("", agorav1.TaskStaging, agorav1.TaskStarting, agorav1.TaskRunning, agorav1.TaskKilling)(s)
+	})
 	if t.Status.State != state || (reason != "" && t.Status.Reason != reason) {
 		h.t.Errorf("task %s: got %s %s (%s), want %s %s", name, t.Status.State, t.Status.Reason, t.Status.Message, state, reason)
 	}
