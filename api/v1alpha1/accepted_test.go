@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	b "github.com/agora-sched/agora/internal/builders"
@@ -130,10 +131,21 @@ func TestDefaultInstallDryRun(t *testing.T) {
 }
 
 // TestExplain proves `kubectl explain` documents fields from the Go comments.
+// The apiserver publishes a new CRD's OpenAPI schema a few seconds after
+// the CRD is established, so a run of this test alone, right after the
+// control plane started, waits for it (as a user does).
 func TestExplain(t *testing.T) {
-	out, err := env.KubectlCmd(context.Background(), nil, "explain", "task.spec.resources")
+	var out string
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var err error
+		out, err = env.KubectlCmd(ctx, nil, "explain", "task.spec.resources")
+		if err != nil && strings.Contains(out, "couldn't find resource") {
+			return false, nil // not published yet
+		}
+		return true, err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, out)
 	}
 	for _, want := range []string{"Resources the task uses", "cpus", "ports"} {
 		if !strings.Contains(out, want) {
