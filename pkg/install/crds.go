@@ -34,8 +34,8 @@ func CRDs(ctx context.Context, cfg *rest.Config) ([]string, error) {
 	}
 	var names []string
 	for _, o := range objs {
-		if err := c.Patch(ctx, o, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-			return nil, fmt.Errorf("applying CRD %s: %w", o.GetName(), err)
+		if err := apply(ctx, c, o); err != nil {
+			return nil, err
 		}
 		names = append(names, o.GetName())
 	}
@@ -58,9 +58,9 @@ func embeddedCRDs() ([]*unstructured.Unstructured, error) {
 		if err != nil {
 			return nil, err
 		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(&u.Object); err != nil {
-			return nil, fmt.Errorf("decoding %s: %w", f, err)
+		u, err := decode(data, f)
+		if err != nil {
+			return nil, err
 		}
 		objs = append(objs, u)
 	}
@@ -84,4 +84,21 @@ func waitEstablished(ctx context.Context, c client.Client, name string) error {
 		}
 		return false, nil
 	})
+}
+
+// decode reads one embedded manifest (what names it in errors).
+func decode(data []byte, what string) (*unstructured.Unstructured, error) {
+	u := &unstructured.Unstructured{}
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096).Decode(&u.Object); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", what, err)
+	}
+	return u, nil
+}
+
+// apply server-side-applies o as Agora's installer, taking over its fields.
+func apply(ctx context.Context, c client.Client, o *unstructured.Unstructured) error {
+	if err := c.Patch(ctx, o, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return fmt.Errorf("applying %s %s: %w", o.GetKind(), o.GetName(), err)
+	}
+	return nil
 }

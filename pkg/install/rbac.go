@@ -1,12 +1,8 @@
 package install
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -25,13 +21,10 @@ func FrameworkRole(ctx context.Context, cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(config.FrameworkRole), 4096).Decode(&u.Object); err != nil {
-		return fmt.Errorf("decoding the framework ClusterRole: %w", err)
+	u, err := decode(config.FrameworkRole, "the framework ClusterRole")
+	if err != nil {
+		return err
 	}
 	u.SetName(FrameworkRoleName)
-	if err := c.Patch(ctx, u, client.Apply, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("applying ClusterRole %s: %w", FrameworkRoleName, err)
-	}
-	return nil
+	return apply(ctx, c, u)
 }
