@@ -139,6 +139,16 @@ func controlPlanePids(dataDir string) map[string]int {
 	return out
 }
 
+// coresSince is the CPU cores every named process used on average since
+// cpu0 (cpuOf then), over elapsed.
+func coresSince(pids map[string]int, cpu0 map[string]float64, elapsed time.Duration) map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range cpuOf(pids) {
+		out[name] = (v - cpu0[name]) / elapsed.Seconds()
+	}
+	return out
+}
+
 // cpuOf reads the CPU seconds of every named process.
 func cpuOf(pids map[string]int) map[string]float64 {
 	out := map[string]float64{}

@@ -67,11 +67,8 @@ func measureCeiling(ctx context.Context, cs kubernetes.Interface, c client.Clien
 	measure := func(kind string, create func(ctx context.Context, i int) error) ceilingResult {
 		cpu0, start := cpuOf(procs), time.Now()
 		n, err := fanOut(ctx, 0, concurrency, start.Add(d), create)
-		res := ceilingResult{kind: kind, created: n, elapsed: time.Since(start), cores: map[string]float64{}, err: err}
-		for name, v := range cpuOf(procs) {
-			res.cores[name] = (v - cpu0[name]) / res.elapsed.Seconds()
-		}
-		return res
+		elapsed := time.Since(start)
+		return ceilingResult{kind: kind, created: n, elapsed: elapsed, cores: coresSince(procs, cpu0, elapsed), err: err}
 	}
 	cpu, mem := resource.MustParse("1"), resource.MustParse("1Gi")
 	return []ceilingResult{

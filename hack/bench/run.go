@@ -109,8 +109,8 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 	logf("kube-scheduler: %d fake nodes, %d pods", c.agents, pods)
 	cpu0, t0 := cpuOf(procs), time.Now()
 	sr := measureScheduler(ctx, cs, c.agents, pods, c.concurrency, c.cpu, c.mem, c.leaseRenew)
-	for name, v := range cpuOf(procs) {
-		r.set("schedcpu."+name, (v-cpu0[name])/time.Since(t0).Seconds())
+	for name, v := range coresSince(procs, cpu0, time.Since(t0)) {
+		r.set("schedcpu."+name, v)
 	}
 	if sr.err != nil {
 		r.notes = append(r.notes, "kube-scheduler reference: "+sr.err.Error())
@@ -271,9 +271,8 @@ wait:
 	saveHeap(ctx, pprofAddr, dir)
 	r.masterWaits = masterWriteWaits(ctx, metricsAddr, dir)
 	r.serverLatency = scrapeLatency(ctx, cs).summary(lat0)
-	cpu1 := cpuOf(procs)
-	for name, v := range cpu1 {
-		r.set("cpu."+name, (v-cpu0[name])/tEnd.Sub(t0).Seconds())
+	for name, v := range coresSince(procs, cpu0, tEnd.Sub(t0)) {
+		r.set("cpu."+name, v)
 	}
 	k := obs.counts()
 	// Most acknowledgements (Task deletes) land after the last task
