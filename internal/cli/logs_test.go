@@ -25,7 +25,6 @@ import (
 	"github.com/agora-sched/agora/agent/sim"
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	b "github.com/agora-sched/agora/internal/builders"
-	"github.com/agora-sched/agora/internal/testenv"
 	"github.com/agora-sched/agora/pkg/resources"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
@@ -86,14 +85,7 @@ func TestFollowReadsUntilTheTaskEnds(t *testing.T) {
 // TestLogsFromAnAgentLogServer runs agora logs as a tenant with a token
 // against a real agent's log server and a real apiserver (RBAC).
 func TestLogsFromAnAgentLogServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
+	env := startControlPlane(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	nsA, nsB := env.Namespace(t, "tenant-a"), env.Namespace(t, "tenant-b")

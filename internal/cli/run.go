@@ -114,7 +114,7 @@ func rejection(fw *agorav1.Framework) string {
 	if fw == nil || fw.Status.Phase != agorav1.FrameworkRejected {
 		return ""
 	}
-	if c := meta.FindStatusCondition(fw.Status.Conditions, "Registered"); c != nil && c.Message != "" {
+	if c := meta.FindStatusCondition(fw.Status.Conditions, agorav1.FrameworkConditionRegistered); c != nil && c.Message != "" {
 		return c.Message
 	}
 	return "no reason given"

@@ -21,14 +21,7 @@ import (
 // offer would repeat. No master runs: the test writes the Framework's
 // status and the Offer as the master would.
 func TestRunStopsWhenNoOfferCanHelp(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
+	env := startControlPlane(t)
 	ctx := context.Background()
 	ns := env.Namespace(t, "run")
 
@@ -78,4 +71,19 @@ func TestRunStopsWhenNoOfferCanHelp(t *testing.T) {
 			t.Fatalf("err = %v, want it to say the name is taken and what to do; output:\n%s", err, out)
 		}
 	})
+}
+
+// startControlPlane starts a control plane of the test's own, stopped when
+// the test ends; -short skips the test instead.
+func startControlPlane(t *testing.T) *testenv.Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, err := testenv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	return env
 }
