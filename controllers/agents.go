@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -29,6 +31,9 @@ func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
 			a.obj = obj
 		}
 		return
+	}
+	if a.obj != nil && !equality.Semantic.DeepEqual(&a.obj.Status, &obj.Status) {
+		e.agentHeard(a.name) // only the agent writes its status
 	}
 	a.obj = obj
 	a.unschedulable = obj.Spec.Unschedulable
@@ -224,7 +229,7 @@ func (e *engine) judgeAgents(now time.Time) {
 func (e *engine) markUnreachable(a *agentState, silent time.Duration) {
 	a.reachable = false
 	e.syncReachable(a)
-	msg := fmt.Sprintf("agent %q has not renewed its lease for %s", a.name, silent.Truncate(time.Second))
+	msg := fmt.Sprintf("agent %q has sent no heartbeat (Lease renewal or status write) for %s", a.name, silent.Truncate(time.Second))
 	e.rescindWhere(func(o *offerState) bool { return o.agent == a.name }, RescindAgentUnreachable, msg)
 	for _, t := range e.liveTasksOn(a.name) {
 		if t.state == agorav1.TaskUnreachable || t.state == agorav1.TaskLost {
@@ -243,7 +248,7 @@ func (e *engine) markUnreachable(a *agentState, silent time.Duration) {
 	}
 }
 
-// agentBack: its Lease moved again. Its tasks come back RUNNING when the
+// agentBack: it heartbeats again. Its tasks come back RUNNING when the
 // agent reports them (the agent writes that).
 func (e *engine) agentBack(a *agentState) {
 	a.reachable = true
@@ -251,6 +256,6 @@ func (e *engine) agentBack(a *agentState) {
 	e.dirty = true
 	e.log.Info("agent reachable again", "agent", a.name)
 	if a.obj != nil {
-		e.event(a.obj, "Normal", "AgentReachable", "MarkReachable", "agent %s renews its lease again", a.name)
+		e.event(a.obj, "Normal", "AgentReachable", "MarkReachable", "agent %s heartbeats again", a.name)
 	}
 }

@@ -1,7 +1,10 @@
 package controllers_test
 
 import (
+	"encoding/json"
 	"os"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,3 +38,16 @@ func (h *harness) getFramework(name string) *agorav1.Framework {
 }
 
 type metav1Duration = metav1.Duration
+
+// patchStatus merges status into obj's status subresource, as its writer
+// (an agent) would.
+func (h *harness) patchStatus(obj client.Object, status map[string]any) {
+	h.t.Helper()
+	body, err := json.Marshal(map[string]any{"status": status})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.c.Status().Patch(h.ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
+		h.t.Fatal(err)
+	}
+}

@@ -3,12 +3,16 @@ package controllers
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
 // Leases are judged by when the master saw them change, on its own clock
 // (like the node lifecycle controller), never by their renewTime, so
-// clock skew between machines cannot fail agents or frameworks.
+// clock skew between machines cannot fail agents or frameworks. An agent's
+// status writes count as its heartbeats too (agentHeard).
 
 func (e *engine) onLease(obj client.Object, deleted bool) {
 	if deleted {
@@ -25,9 +29,7 @@ func (e *engine) onLease(obj client.Object, deleted bool) {
 	}
 	l.rv, l.seenAt = obj.GetResourceVersion(), e.clock.Now()
 	if obj.GetNamespace() == e.opts.AgentNamespace {
-		if a := e.agents[obj.GetName()]; a != nil && a.inAlloc && !a.reachable {
-			e.agentBack(a)
-		}
+		e.agentHeard(obj.GetName())
 	}
 	for _, f := range e.frameworks {
 		if f.ns == obj.GetNamespace() && !f.connected && f.leaseKey() == k && !f.tornDown {
@@ -35,6 +37,36 @@ func (e *engine) onLease(obj client.Object, deleted bool) {
 			e.syncFramework(f)
 		}
 	}
+}
+
+// agentHeard: the master saw the agent change its Lease, its Agent status
+// or a Task status it reports. Each is a heartbeat (as the node lifecycle
+// controller counts a Node's status as well as its Lease), so a busy agent
+// renews its Lease only when it wrote nothing else for a renew interval.
+func (e *engine) agentHeard(name string) {
+	if name == "" {
+		return
+	}
+	k := key(e.opts.AgentNamespace, name)
+	l := e.leases[k]
+	if l == nil {
+		l = &leaseObs{} // no rv yet: the Lease's first version is newer
+		e.leases[k] = l
+	}
+	l.seenAt = e.clock.Now()
+	if a := e.agents[name]; a != nil && a.inAlloc && !a.reachable {
+		e.agentBack(a)
+	}
+}
+
+// agentWrote: a Task's status changed to one its agent reports (the
+// master's own states carry SOURCE_MASTER; frameworks cannot write status).
+func agentWrote(old, cur *agorav1.TaskStatus) bool {
+	switch cur.Source {
+	case agorav1.SourceAgent, agorav1.SourceExecutor:
+		return !equality.Semantic.DeepEqual(old, cur)
+	}
+	return false
 }
 
 // lastSeen is when the master last saw the lease change, or since if later

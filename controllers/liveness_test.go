@@ -1,8 +1,11 @@
 package controllers_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 )
@@ -105,4 +108,53 @@ func TestFrameworkFailoverTimeout(t *testing.T) {
 	if n := len(outstanding(h.offers("ft"))); n != 0 {
 		t.Errorf("%d offers made to a torn-down framework", n)
 	}
+}
+
+// An agent's status writes are heartbeats: while its Lease is silent but it
+// changes a Task's status, or its own Agent status, the master keeps it
+// reachable; once it writes nothing for the agent timeout, its tasks are
+// LOST as for a silent Lease.
+func TestAgentStatusWritesAreHeartbeats(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m"})
+	h.framework("fw", nil)
+	o := h.waitOffers("fw", 1)[0]
+	h.create(h.task("t", "fw", &o, "1", "1Gi", dur("1h")))
+	if err := h.answer(&o, agorav1.OfferAccept, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("t", stateIs(agorav1.TaskRunning))
+
+	agent := h.agents.Names()[0]
+	if err := h.agents.Pause(agent); err != nil { // no Lease renewals from here
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the last renewal land
+	healthy := false
+	writeTask := func() { // as the agent reports a health change
+		healthy = !healthy
+		h.patchStatus(&agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "t"}},
+			map[string]any{"healthy": healthy, "source": agorav1.SourceExecutor})
+	}
+	version := 0
+	writeAgent := func() { // as the agent writes its summary
+		version++
+		h.patchStatus(&agorav1.Agent{ObjectMeta: metav1.ObjectMeta{Name: agent}},
+			map[string]any{"version": fmt.Sprintf("heartbeat-%d", version)})
+	}
+	for _, write := range []func(){writeTask, writeAgent} {
+		// 60 s of the master's clock, past the 40 s agent timeout, with
+		// a write every 10 s.
+		for i := range 60 {
+			if i%10 == 0 {
+				write()
+			}
+			h.advance(time.Second)
+		}
+		if s := h.getTask("t").Status; s.State != agorav1.TaskRunning {
+			t.Fatalf("task %s %s (%s) while its agent wrote status every 10 s", s.State, s.Reason, s.Message)
+		}
+	}
+	h.advance(40*time.Second + 2*time.Second)
+	h.expectTask("t", agorav1.TaskLost, agorav1.ReasonAgentRemoved)
 }

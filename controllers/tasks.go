@@ -25,7 +25,14 @@ func (e *engine) onTask(obj *agorav1.Task, deleted bool) {
 		}
 		return
 	}
+	var old *agorav1.TaskStatus
+	if t := e.tasks[k]; t != nil && t.uid == string(obj.UID) {
+		old = &t.obj.Status
+	}
 	if t := e.upsertTask(obj); t != nil {
+		if old != nil && agentWrote(old, &obj.Status) {
+			e.agentHeard(t.agent)
+		}
 		e.syncTask(t)
 	}
 }
