@@ -45,7 +45,9 @@ type Config struct {
 	// Version of the agent binary.
 	Version string
 	// RenewInterval of the Lease (default 10s). Renewals are jittered by
-	// ±10% so that many agents do not renew in lockstep.
+	// ±10% so that many agents do not renew in lockstep. A renewal is left
+	// out while the agent's last status write is more recent than that:
+	// the master counts such a write as a heartbeat (see docs/design.md).
 	RenewInterval time.Duration
 	// SummaryInterval is the least time between two writes of the Agent's
 	// status.allocated and status.tasks (default 10s).
@@ -95,6 +97,11 @@ type Agent struct {
 	dirty     bool // summary or total changed since the last Agent status write
 	started   bool
 	writes    int64 // status writes that succeeded (tests, benchmarks)
+	// heard is when the agent last changed something the master judges its
+	// liveness by: its Lease, its Agent status or a Task's status. agentRV
+	// is the Agent's resourceVersion after the agent's last status write.
+	heard   time.Time
+	agentRV string
 }
 
 // New checks cfg and returns an agent; Run starts it.

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +286,28 @@ func TestOrphanKilledAfterRestart(t *testing.T) {
 	if w := a.StatusWrites(); w != 0 {
 		t.Errorf("%d status writes for a deleted task", w)
 	}
+}
+
+// A busy agent's status writes stand in for its Lease renewals (the master
+// counts them as heartbeats); once it writes nothing, it renews again.
+func TestStatusWritesStandInForRenewals(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	name := agentName("beat")
+	const interval = 3 * time.Second
+	a, _ := startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:4;mem:8Gi"),
+		Executor: sim.NewExecutor(), CgroupVersion: "simulated", RenewInterval: interval})
+	// The first renewal keeps its random place within the first interval.
+	time.Sleep(interval + interval/2)
+	before := getLease(t, leaseNS, name).ResourceVersion
+	// Two intervals of summary writes, one every 250 ms.
+	for i := range 24 {
+		a.SetTotal(mustParse(fmt.Sprintf("cpus:%d;mem:8Gi", 4+i%2)))
+		time.Sleep(250 * time.Millisecond)
+	}
+	if after := getLease(t, leaseNS, name).ResourceVersion; after != before {
+		t.Errorf("the Lease was renewed (resourceVersion %s -> %s) while the agent's status changed every 250 ms", before, after)
+	}
+	eventually(t, 3*interval, "lease renewed once the agent is quiet", func() bool {
+		return getLease(t, leaseNS, name).ResourceVersion != before
+	})
 }

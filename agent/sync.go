@@ -289,6 +289,9 @@ func (a *Agent) write(ctx context.Context, t *task, w *statusWrite) error {
 		a.mu.Lock()
 		t.wrote(w.preRV, out)
 		a.writes++
+		if out.ResourceVersion != w.preRV {
+			a.heardLocked()
+		}
 		a.mu.Unlock()
 		// Sync again: a terminal write is followed by forget; a RUNNING
 		// written on the way out of LOST by the terminal state.
