@@ -296,11 +296,14 @@ func TestStatusWritesStandInForRenewals(t *testing.T) {
 	const interval = 3 * time.Second
 	a, _ := startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:4;mem:8Gi"),
 		Executor: sim.NewExecutor(), CgroupVersion: "simulated", RenewInterval: interval})
-	// The first renewal keeps its random place within the first interval.
-	time.Sleep(interval + interval/2)
-	before := getLease(t, leaseNS, name).ResourceVersion
-	// Two intervals of summary writes, one every 250 ms.
-	for i := range 24 {
+	// Summary writes every 250 ms from the start. The first renewal keeps
+	// its random place within the first interval, so the Lease is read
+	// after 1.5 intervals, and must not change in the two that follow.
+	var before string
+	for i := range 42 {
+		if i == 18 {
+			before = getLease(t, leaseNS, name).ResourceVersion
+		}
 		a.SetTotal(mustParse(fmt.Sprintf("cpus:%d;mem:8Gi", 4+i%2)))
 		time.Sleep(250 * time.Millisecond)
 	}
