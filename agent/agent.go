@@ -98,10 +98,11 @@ type Agent struct {
 	started   bool
 	writes    int64 // status writes that succeeded (tests, benchmarks)
 	// heard is when the agent last changed something the master judges its
-	// liveness by: its Lease, its Agent status or a Task's status. agentRV
-	// is the Agent's resourceVersion after the agent's last status write.
-	heard   time.Time
-	agentRV string
+	// liveness by: its Lease, its Agent status or a Task's status. reported
+	// is the Agent status its last write left (conditions aside: the master
+	// writes Ready too).
+	heard    time.Time
+	reported *agorav1.AgentStatus
 }
 
 // New checks cfg and returns an agent; Run starts it.

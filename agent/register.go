@@ -7,6 +7,7 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -149,9 +150,12 @@ func (a *Agent) writeAgentStatus(ctx context.Context, cur *agorav1.Agent) error 
 	switch {
 	case err != nil:
 		a.dirty = true
-	case out.ResourceVersion != a.agentRV: // an unchanged status is no write
-		a.agentRV = out.ResourceVersion
-		a.heardLocked()
+	default:
+		out.Status.Conditions = nil
+		if !equality.Semantic.DeepEqual(a.reported, &out.Status) { // an unchanged status is no write
+			a.reported = &out.Status
+			a.heardLocked()
+		}
 	}
 	return err
 }
