@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
 	"github.com/agora-sched/agora/pkg/resources"
@@ -32,10 +30,13 @@ func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
 		}
 		return
 	}
-	if a.obj != nil && !equality.Semantic.DeepEqual(&a.obj.Status, &obj.Status) {
-		e.agentHeard(a.name) // only the agent writes its status
-	}
+	heard := a.obj != nil && agentReported(&a.obj.Status, &obj.Status)
 	a.obj = obj
+	if heard {
+		e.agentHeard(a.name)
+	} else if !a.reachable {
+		e.syncAgentReady(a, "the master has had no heartbeat from the agent") // its registration overwrote Unknown
+	}
 	a.unschedulable = obj.Spec.Unschedulable
 	info, err := agentInfo(obj)
 	if err != nil {
@@ -230,6 +231,7 @@ func (e *engine) markUnreachable(a *agentState, silent time.Duration) {
 	a.reachable = false
 	e.syncReachable(a)
 	msg := fmt.Sprintf("agent %q has sent no heartbeat (Lease renewal or status write) for %s", a.name, silent.Truncate(time.Second))
+	e.syncAgentReady(a, msg)
 	e.rescindWhere(func(o *offerState) bool { return o.agent == a.name }, RescindAgentUnreachable, msg)
 	for _, t := range e.liveTasksOn(a.name) {
 		if t.state == agorav1.TaskUnreachable || t.state == agorav1.TaskLost {

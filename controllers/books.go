@@ -84,9 +84,12 @@ type agentState struct {
 	name          string
 	obj           *agorav1.Agent
 	inAlloc       bool
-	reachable     bool // judged by its Lease
+	reachable     bool // judged by its heartbeats
 	unschedulable bool
 	since         time.Time // when this master started watching it
+	// readyWriting is the Ready status the master is writing, until the
+	// informer shows it.
+	readyWriting metav1.ConditionStatus
 }
 
 type fwState struct {

@@ -3,6 +3,9 @@ package controllers_test
 import (
 	"encoding/json"
 	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -50,4 +53,18 @@ func (h *harness) patchStatus(obj client.Object, status map[string]any) {
 	if err := h.c.Status().Patch(h.ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// waitAgentReady waits until the Agent's Ready condition has status and
+// reason.
+func (h *harness) waitAgentReady(name string, status metav1.ConditionStatus, reason string) {
+	h.t.Helper()
+	h.eventually("agent "+name+" Ready "+string(status)+" "+reason, 20*time.Second, func() bool {
+		var a agorav1.Agent
+		if err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, &a); err != nil {
+			return false
+		}
+		last := meta.FindStatusCondition(a.Status.Conditions, agorav1.AgentConditionReady)
+		return last != nil && last.Status == status && last.Reason == reason
+	})
 }

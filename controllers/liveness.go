@@ -54,8 +54,15 @@ func (e *engine) agentHeard(name string) {
 		e.leases[k] = l
 	}
 	l.seenAt = e.clock.Now()
-	if a := e.agents[name]; a != nil && a.inAlloc && !a.reachable {
+	a := e.agents[name]
+	if a == nil {
+		return
+	}
+	if a.inAlloc && !a.reachable {
 		e.agentBack(a)
+	}
+	if a.reachable {
+		e.syncAgentReady(a, "the agent heartbeats")
 	}
 }
 

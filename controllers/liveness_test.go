@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/controllers"
 )
 
 // An agent's Lease stops (a partition): within the agent timeout plus one
@@ -47,6 +48,8 @@ func TestAgentPartition(t *testing.T) {
 	if o := h.waitOfferPhase(left.Name, agorav1.OfferRescinded); o.Status.Reason != "AGENT_UNREACHABLE" {
 		t.Errorf("offer rescinded with reason %q", o.Status.Reason)
 	}
+	// kubectl get agents shows it: Ready is Unknown, as for a silent Node.
+	h.waitAgentReady(agent, metav1.ConditionUnknown, controllers.ReasonAgentUnreachable)
 	// No offers for an unreachable agent.
 	h.advance(3 * time.Second)
 	if n := len(outstanding(h.offers(""))); n != 0 {
@@ -59,6 +62,7 @@ func TestAgentPartition(t *testing.T) {
 	for _, fw := range []string{"pa", "plain"} {
 		h.waitTask(fw+"-t", stateIs(agorav1.TaskRunning))
 	}
+	h.waitAgentReady(agent, metav1.ConditionTrue, controllers.ReasonAgentReachable)
 	h.advance(2 * time.Second)
 	o := h.waitOffers("", 1)[0]
 	if o.Spec.Resources.CPUs.MilliValue() > 2000 {

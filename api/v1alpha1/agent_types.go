@@ -14,13 +14,17 @@ type AgentSpec struct {
 
 // Condition types of an Agent.
 const (
-	// AgentConditionReady is True while the agent heartbeats and can run tasks.
+	// AgentConditionReady is True while the agent heartbeats and can run
+	// tasks. The agent sets it True when it registers; the master sets it
+	// Unknown when it judges the agent unreachable, and True again when the
+	// agent heartbeats again.
 	AgentConditionReady = "Ready"
 )
 
 // AgentStatus is written by the agent itself (summary fields coalesced, at
-// most one write per 10 s). Its heartbeat is a Lease of the same name in the
-// agent namespace.
+// most one write per 10 s), except the Ready condition's reachability,
+// which the master writes. Its heartbeats are a Lease of the same name in
+// the agent namespace and its status writes.
 type AgentStatus struct {
 	// Hostname of the node.
 	// +optional
@@ -66,7 +70,8 @@ type AgentStatus struct {
 	// +optional
 	RegisteredTime *metav1.Time `json:"registeredTime,omitempty"`
 
-	// Conditions: Ready.
+	// Conditions: Ready (True: registered and heartbeating; Unknown: the
+	// master has had no heartbeat for its agent timeout).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
