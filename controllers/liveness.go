@@ -62,7 +62,7 @@ func (e *engine) agentHeard(name string) {
 		e.agentBack(a)
 	}
 	if a.reachable {
-		e.syncAgentReady(a, "the agent heartbeats")
+		e.syncAgentReady(a, "the agent heartbeats again")
 	}
 }
 
