@@ -23,12 +23,15 @@ func (e *engine) onLease(obj client.Object, deleted bool) {
 	if l != nil && !newer(obj.GetResourceVersion(), l.rv) {
 		return
 	}
-	if l == nil {
+	first := l == nil
+	if first {
 		l = &leaseObs{}
 		e.leases[k] = l
 	}
 	l.rv, l.seenAt = obj.GetResourceVersion(), e.clock.Now()
-	if obj.GetNamespace() == e.opts.AgentNamespace {
+	// The first sight (a new leader's list) is no heartbeat: the agent may
+	// have been silent for long.
+	if obj.GetNamespace() == e.opts.AgentNamespace && !first {
 		e.agentHeard(obj.GetName())
 	}
 	for _, f := range e.frameworks {

@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/controllers"
@@ -161,4 +163,41 @@ func TestAgentStatusWritesAreHeartbeats(t *testing.T) {
 	}
 	h.advance(40*time.Second + 2*time.Second)
 	h.expectTask("t", agorav1.TaskLost, agorav1.ReasonAgentRemoved)
+}
+
+// A new leader leaves an unreachable agent's Ready Unknown until it hears
+// from the agent: the full timeout it gives every agent is no heartbeat.
+func TestAgentReadyAcrossFailover(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	m1 := h.master(masterOpts{name: "m1"})
+	h.framework("fw", nil)
+	agent := h.agents.Names()[0]
+	h.waitAgentReady(agent, metav1.ConditionTrue, "AgentRegistered")
+	h.waitOffers("fw", 1)
+	if err := h.agents.Pause(agent); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the last renewal land
+	h.advance(40*time.Second + 2*time.Second)
+	h.waitAgentReady(agent, metav1.ConditionUnknown, controllers.ReasonAgentUnreachable)
+	m1.stop()
+
+	h.master(masterOpts{name: "m2"})
+	// m2 gives the agent a full timeout: it offers the agent again, which
+	// shows it has read the Agent and its Lease.
+	h.eventually("m2 offers the agent", 20*time.Second, func() bool {
+		h.clk.Step(250 * time.Millisecond) // its rounds, far from the agent timeout
+		return len(outstanding(h.offers("fw"))) > 0
+	})
+	var a agorav1.Agent
+	if err := h.c.Get(h.ctx, client.ObjectKey{Name: agent}, &a); err != nil {
+		t.Fatal(err)
+	}
+	if c := meta.FindStatusCondition(a.Status.Conditions, agorav1.AgentConditionReady); c == nil || c.Status != metav1.ConditionUnknown {
+		t.Fatalf("Ready %+v after the takeover, before the agent was heard from: want Unknown", c)
+	}
+	if err := h.agents.Resume(agent); err != nil {
+		t.Fatal(err)
+	}
+	h.waitAgentReady(agent, metav1.ConditionTrue, controllers.ReasonAgentReachable)
 }
