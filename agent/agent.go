@@ -46,8 +46,10 @@ type Config struct {
 	Version string
 	// RenewInterval of the Lease (default 10s). Renewals are jittered by
 	// ±10% so that many agents do not renew in lockstep. A renewal is left
-	// out while the agent's last status write is more recent than that:
-	// the master counts such a write as a heartbeat (see docs/design.md).
+	// out while the agent's last status write is more recent than that
+	// (the master counts such a write as a heartbeat, see docs/design.md),
+	// but never for three intervals in a row: the Lease, whose duration is
+	// four intervals, never looks expired while the agent lives.
 	RenewInterval time.Duration
 	// SummaryInterval is the least time between two writes of the Agent's
 	// status.allocated and status.tasks (default 10s).
@@ -102,6 +104,7 @@ type Agent struct {
 	// is the Agent status its last write left (conditions aside: the master
 	// writes Ready too).
 	heard    time.Time
+	renewed  time.Time // the Lease's last successful write
 	reported *agorav1.AgentStatus
 }
 

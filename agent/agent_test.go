@@ -288,29 +288,42 @@ func TestOrphanKilledAfterRestart(t *testing.T) {
 	}
 }
 
-// A busy agent's status writes stand in for its Lease renewals (the master
-// counts them as heartbeats); once it writes nothing, it renews again.
+// A busy agent's status writes stand in for two Lease renewals in three
+// (the master counts them as heartbeats); the third keeps the Lease within
+// its duration of four intervals.
 func TestStatusWritesStandInForRenewals(t *testing.T) {
 	leaseNS := env.Namespace(t, "agora-system")
 	name := agentName("beat")
-	const interval = 3 * time.Second
+	const interval = 2 * time.Second
 	a, _ := startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:4;mem:8Gi"),
 		Executor: sim.NewExecutor(), CgroupVersion: "simulated", RenewInterval: interval})
-	// Summary writes every 250 ms from the start. The first renewal keeps
-	// its random place within the first interval, so the Lease is read
-	// after 1.5 intervals, and must not change in the two that follow.
-	var before string
-	for i := range 42 {
-		if i == 18 {
-			before = getLease(t, leaseNS, name).ResourceVersion
+	// Summary writes every 250 ms, from the start to the end of the test.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ctx.Err() == nil; i++ {
+			a.SetTotal(mustParse(fmt.Sprintf("cpus:%d;mem:8Gi", 4+i%2)))
+			time.Sleep(250 * time.Millisecond)
 		}
-		a.SetTotal(mustParse(fmt.Sprintf("cpus:%d;mem:8Gi", 4+i%2)))
-		time.Sleep(250 * time.Millisecond)
+	}()
+	defer func() { cancel(); <-done }()
+
+	// The gap between two renewals seen, whichever they are: the first
+	// keeps its random place, the next ones come three intervals apart.
+	rv := getLease(t, leaseNS, name).ResourceVersion
+	var renewed time.Time
+	changed := func() bool {
+		if cur := getLease(t, leaseNS, name).ResourceVersion; cur != rv {
+			rv, renewed = cur, time.Now()
+			return true
+		}
+		return false
 	}
-	if after := getLease(t, leaseNS, name).ResourceVersion; after != before {
-		t.Errorf("the Lease was renewed (resourceVersion %s -> %s) while the agent's status changed every 250 ms", before, after)
+	eventually(t, 4*interval, "a renewal", changed)
+	first := renewed
+	eventually(t, 5*interval, "the next renewal", changed)
+	if gap := renewed.Sub(first); gap < 5*interval/2 || gap > 7*interval/2 {
+		t.Errorf("the Lease was renewed %s after the previous renewal while the agent's status changed every 250 ms; want about 3 intervals of %s", gap.Round(time.Millisecond), interval)
 	}
-	eventually(t, 3*interval, "lease renewed once the agent is quiet", func() bool {
-		return getLease(t, leaseNS, name).ResourceVersion != before
-	})
 }

@@ -204,6 +204,7 @@ func (a *Agent) renewLease(ctx context.Context) error {
 	if err == nil {
 		a.mu.Lock()
 		a.heardLocked()
+		a.renewed = a.heard
 		a.mu.Unlock()
 	}
 	return err
@@ -215,13 +216,18 @@ func (a *Agent) heardLocked() { a.heard = time.Now() }
 // renewalWait is how long the next Lease renewal can wait: the master
 // counts the agent's status writes as heartbeats (as the node lifecycle
 // controller counts a Node's status as well as its Lease), so on a busy
-// agent they stand in for most renewals. Zero: renew now.
+// agent they stand in for two renewals in three. The third keeps the
+// Lease's renewTime within its leaseDurationSeconds (four intervals) for
+// whoever else reads it. Zero: renew now.
 func (a *Agent) renewalWait(now time.Time) time.Duration {
 	a.mu.Lock()
-	heard := a.heard
+	due := a.heard.Add(a.cfg.RenewInterval)
+	if last := a.renewed.Add(3 * a.cfg.RenewInterval); last.Before(due) {
+		due = last
+	}
 	a.mu.Unlock()
 	// Within a tenth of the interval it renews rather than sleep briefly.
-	if wait := heard.Add(a.cfg.RenewInterval).Sub(now); wait > a.cfg.RenewInterval/10 {
+	if wait := due.Sub(now); wait > a.cfg.RenewInterval/10 {
 		return wait
 	}
 	return 0
