@@ -45,7 +45,7 @@ func (e *engine) onLease(obj client.Object, deleted bool) {
 // agentHeard: the master saw the agent change its Lease, its Agent status
 // or a Task status it reports. Each is a heartbeat (as the node lifecycle
 // controller counts a Node's status as well as its Lease), so a busy agent
-// renews its Lease only when it wrote nothing else for a renew interval.
+// renews its Lease less often (docs/design.md, Liveness).
 func (e *engine) agentHeard(name string) {
 	if name == "" {
 		return
