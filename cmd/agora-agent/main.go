@@ -71,7 +71,7 @@ func main() {
 	fs.StringVar(&o.taskUIDRange, "task-uid-range", runtime.DefaultTaskUIDs.String(), "uids (FIRST-LAST) for tasks that name no user: each framework (namespace/name) gets its own uid, also its gid, no supplementary groups, so tenants cannot signal, trace or read each other's tasks; the mapping is kept in <checkpoint-dir>/.task-uids (agents sharing a host need disjoint ranges unless they share --checkpoint-dir); \"\" runs such tasks as --default-user")
 	fs.StringVar(&o.defaultUser, "default-user", "nobody", "user for tasks that name none when --task-uid-range is \"\" (\"\" runs them as the agent's own user)")
 	fs.StringVar(&o.allowedUsers, "allowed-users", "", "comma-separated users a Task's spec.command.user may name, e.g. spark,hadoop; no wildcard, root only if listed (default none; without --task-uid-range, --default-user may always be named)")
-	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "the longest the agent stays silent: it renews its Lease when none of its status writes changed anything for this long")
+	fs.DurationVar(&o.renewInterval, "renew-interval", agent.DefaultRenewInterval, "how often the agent heartbeats: it renews its Lease when none of its status writes changed anything for this long, and at least every third interval")
 	fs.DurationVar(&o.sandboxRetention, "sandbox-retention", 24*time.Hour, "how long sandboxes of finished tasks are kept")
 	fs.IntVar(&o.simulate, "simulate", 0, "run this many simulated agents, named <node-name>-<i>, instead of a real one")
 	fs.IntVar(&o.simConnections, "sim-connections", 1, "with --simulate: API connections the simulated agents are spread over (a real agent has one of its own)")
