@@ -101,8 +101,8 @@ type Agent struct {
 	writes    int64 // status writes that succeeded (tests, benchmarks)
 	// heard is when the agent last changed something the master judges its
 	// liveness by: its Lease, its Agent status or a Task's status. reported
-	// is the Agent status its last write left (conditions aside: the master
-	// writes Ready too).
+	// is the Agent status its last write left (AgentStatus.SameReport
+	// compares it).
 	heard    time.Time
 	renewed  time.Time // the Lease's last successful write
 	reported *agorav1.AgentStatus

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -147,15 +146,11 @@ func (a *Agent) writeAgentStatus(ctx context.Context, cur *agorav1.Agent) error 
 		SubResource("status").Body(body).Do(ctx).Into(&out)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	switch {
-	case err != nil:
+	if err != nil {
 		a.dirty = true
-	default:
-		out.Status.Conditions = nil
-		if !equality.Semantic.DeepEqual(a.reported, &out.Status) { // an unchanged status is no write
-			a.reported = &out.Status
-			a.heardLocked()
-		}
+	} else if !a.reported.SameReport(&out.Status) { // an unchanged status is no write
+		a.reported = &out.Status
+		a.heardLocked()
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -15,14 +14,6 @@ const (
 	ReasonAgentUnreachable = "AgentUnreachable"
 	ReasonAgentReachable   = "AgentReachable"
 )
-
-// agentReported: the agent changed its status. Conditions are left out:
-// the master writes Ready too, and its own write is no heartbeat.
-func agentReported(old, cur *agorav1.AgentStatus) bool {
-	o, c := *old, *cur
-	o.Conditions, c.Conditions = nil, nil
-	return !equality.Semantic.DeepEqual(&o, &c)
-}
 
 // syncAgentReady makes the Agent's Ready condition say what the master
 // judges: Unknown while the agent is unreachable, as the node lifecycle

@@ -30,7 +30,7 @@ func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
 		}
 		return
 	}
-	heard := a.obj != nil && agentReported(&a.obj.Status, &obj.Status)
+	heard := a.obj != nil && !a.obj.Status.SameReport(&obj.Status) // only the agent writes its report
 	a.obj = obj
 	if heard {
 		e.agentHeard(a.name)
