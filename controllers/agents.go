@@ -60,14 +60,19 @@ func (e *engine) onAgent(obj *agorav1.Agent, deleted bool) {
 	e.dirty = true
 }
 
-// syncReachable tells the allocator whether the agent may get offers.
-// Unschedulable agents are withheld the same way as unreachable ones.
+// syncReachable tells the allocator whether the agent is reachable and
+// whether it is withheld (unschedulable). Neither gets offers or counts in
+// the totals; an unreachable agent's tasks also leave the shares, as in
+// Mesos, while an unschedulable agent's run on and stay counted.
 func (e *engine) syncReachable(a *agentState) {
 	if !a.inAlloc {
 		return
 	}
-	if err := e.alloc.SetAgentReachable(a.name, a.reachable && !a.unschedulable); err != nil {
+	if err := e.alloc.SetAgentReachable(a.name, a.reachable); err != nil {
 		e.log.Error(err, "setting agent reachability", "agent", a.name)
+	}
+	if err := e.alloc.SetAgentWithheld(a.name, a.unschedulable); err != nil {
+		e.log.Error(err, "withholding agent", "agent", a.name)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/controllers"
+	"github.com/agora-sched/agora/pkg/resources"
 )
 
 // An agent's Lease stops (a partition): within the agent timeout plus one
@@ -70,6 +71,50 @@ func TestAgentPartition(t *testing.T) {
 	if o.Spec.Resources.CPUs.MilliValue() > 2000 {
 		t.Errorf("offered %v cpus: the returning agent's running tasks must stay accounted", o.Spec.Resources.CPUs)
 	}
+}
+
+// A partitioned agent's tasks leave their framework's share while the
+// agent is unreachable, as Mesos removes the agent from its allocator, and
+// come back with it: the share is not charged for tasks the framework
+// cannot use, and no share is measured against a cluster without them.
+func TestPartitionedTasksLeaveTheShare(t *testing.T) {
+	h := newHarness(t, 2, "cpus:4;mem:8Gi;disk:10Gi")
+	h.master(masterOpts{name: "m", Options: controllers.Options{ExcludedFromShares: resources.KindsOf(resources.Disk)}})
+	h.framework("pa", func(f *agorav1.Framework) {
+		f.Spec.Capabilities = []agorav1.FrameworkCapability{agorav1.CapabilityPartitionAware}
+	})
+	offers := h.waitOffers("pa", 2)
+	run, other := offers[0], offers[1]
+	if err := h.answer(&other, agorav1.OfferDecline, 3600); err != nil {
+		t.Fatal(err)
+	}
+	h.create(h.task("pa-t", "pa", &run, "2", "2Gi", dur("1h")))
+	if err := h.answer(&run, agorav1.OfferAccept, 3600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("pa-t", stateIs(agorav1.TaskRunning))
+	share := func(want string) {
+		t.Helper()
+		h.eventually("pa's share written as "+want, 30*time.Second, func() bool {
+			h.advance(time.Second)
+			return h.getFramework("pa").Status.DominantShare == want
+		})
+	}
+	share("0.250") // 2 of the cluster's 8 cpus
+
+	if err := h.agents.Pause(run.Spec.AgentName); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // let the last renewal land
+	h.advance(40*time.Second + 2*time.Second)
+	h.expectTask("pa-t", agorav1.TaskUnreachable, agorav1.ReasonAgentUnreachable)
+	share("0.000") // not 2 of the 4 cpus left reachable
+
+	if err := h.agents.Resume(run.Spec.AgentName); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTask("pa-t", stateIs(agorav1.TaskRunning))
+	share("0.250")
 }
 
 // A framework whose scheduler stops renewing its Lease is Inactive after

@@ -118,7 +118,8 @@ type RoleShare struct {
 	Role string `json:"role"`
 	// Share is the weighted dominant share, a decimal string such as "0.250".
 	Share string `json:"share"`
-	// Allocated resources in this role, offered or used by tasks.
+	// Allocated resources in this role, offered or used by tasks, on
+	// agents the master can reach (as the share counts them).
 	// +optional
 	Allocated Resources `json:"allocated,omitempty"`
 }

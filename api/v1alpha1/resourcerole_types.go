@@ -71,7 +71,8 @@ type ResourceRoleStatus struct {
 	// Share is the role's weighted dominant share, a decimal string.
 	// +optional
 	Share string `json:"share,omitempty"`
-	// Allocated resources of the role (offered or used).
+	// Allocated resources of the role (offered or used), on agents the
+	// master can reach (as the share counts them).
 	// +optional
 	Allocated Resources `json:"allocated,omitempty"`
 	// Frameworks counts the frameworks subscribed to the role.

@@ -24,7 +24,7 @@ type agent struct {
 	name         string
 	n            int32 // number of holdings (holdings.go)
 	idx          int32 // position in Allocator.agentList; -1 once RemoveAgent forgot it (AgentRefs on it are stale)
-	reachable    bool
+	reachable    bool  // offered, and in the totals: neither unreachable nor withheld (agentCold)
 	hasGPUs      bool
 	hasReserved  bool // len(reserved) > 0, without reading the map
 	filtered     bool // len(recs) > 0: the filter state needs reading
@@ -84,7 +84,14 @@ type agentCold struct {
 	reserved    map[string]resources.Resources // role -> reserved part of total
 	reservedSum resources.Resources
 	roleAlloc   map[string]scalars // per reserved role: allocation of that role here
+	unreachable bool               // SetAgentReachable: its allocations are off the books too
+	withheld    bool               // SetAgentWithheld
 }
+
+// booked reports whether ag's allocations are on the frameworks' and roles'
+// books (bookScalars): unless it is unreachable. Reachable agents, nearly
+// all of them, answer from the first line.
+func (ag *agent) booked() bool { return ag.reachable || !ag.unreachable }
 
 // holds returns what c holds on ag.
 func (ag *agent) holds(c *client) resources.Resources {
@@ -216,6 +223,22 @@ func (a *Allocator) AddAgent(info AgentInfo) error {
 	return nil
 }
 
+// joinBooks adds (sign=+1) or takes off (-1) a booked agent's
+// allocations to or from the frameworks' and roles' books (bookScalars).
+func (a *Allocator) joinBooks(ag *agent, sign int64) {
+	if !ag.booked() {
+		return
+	}
+	for i := range int(ag.n) {
+		c := a.slots[ag.key(i)].c
+		if sign > 0 {
+			a.bookScalars(c, ag.scalarsOf(i))
+		} else {
+			a.unbookScalars(c, ag.scalarsOf(i))
+		}
+	}
+}
+
 // joinTotals adds (sign=+1) or removes (-1) a reachable agent from the
 // cluster totals shares and headroom are computed against.
 func (a *Allocator) joinTotals(ag *agent, sign int64) {
@@ -281,7 +304,9 @@ func (a *Allocator) RemoveAgent(name string) error {
 	a.joinTotals(ag, -1)
 	for i := range int(ag.n) {
 		c := a.slots[ag.key(i)].c
-		a.unbookScalars(c, ag.scalarsOf(i))
+		if ag.booked() {
+			a.unbookScalars(c, ag.scalarsOf(i))
+		}
 		c.nAgents--
 		a.maybeDropClient(c)
 	}
@@ -306,26 +331,53 @@ func (a *Allocator) RemoveAgent(name string) error {
 	return nil
 }
 
-// SetAgentReachable marks an agent unreachable (no offers, left out of the
-// cluster totals; its allocations stay, as its tasks may come back) or
-// reachable again.
+// SetAgentReachable marks an agent unreachable or reachable again. An
+// unreachable agent is not offered, and it leaves the cluster totals and
+// its allocations leave the frameworks' and roles' books (shares, quota),
+// as Mesos removes an unreachable agent from its allocator. The
+// allocations stay on the agent, as its tasks may come back: they return
+// to the books with the agent, and Recover of them works meanwhile.
 func (a *Allocator) SetAgentReachable(name string, reachable bool) error {
 	ag := a.agents.get(name)
 	if ag == nil {
 		return errorf("SetAgentReachable", agentSubject(name), ErrUnknownAgent, "")
 	}
-	if ag.reachable == reachable {
-		return nil
-	}
-	a.joinTotals(ag, -1)
-	ag.reachable = reachable
-	a.joinTotals(ag, +1)
-	if reachable {
-		a.unreachable--
-	} else {
-		a.unreachable++
-	}
+	a.setAvailability(ag, !reachable, ag.withheld)
 	return nil
+}
+
+// SetAgentWithheld withholds an agent from offers (a cordoned or draining
+// agent) or gives it back. A withheld agent leaves the cluster totals, but
+// its tasks still run, so its allocations stay on the books: a role keeps
+// being charged for them, and its quota limit still counts them.
+func (a *Allocator) SetAgentWithheld(name string, withheld bool) error {
+	ag := a.agents.get(name)
+	if ag == nil {
+		return errorf("SetAgentWithheld", agentSubject(name), ErrUnknownAgent, "")
+	}
+	a.setAvailability(ag, ag.unreachable, withheld)
+	return nil
+}
+
+// setAvailability moves ag out of the totals and books it is in and into
+// those its new state puts it in.
+func (a *Allocator) setAvailability(ag *agent, unreachable, withheld bool) {
+	if ag.unreachable == unreachable && ag.withheld == withheld {
+		return
+	}
+	was := ag.reachable
+	a.joinTotals(ag, -1)
+	a.joinBooks(ag, -1)
+	ag.unreachable, ag.withheld = unreachable, withheld
+	ag.reachable = !unreachable && !withheld
+	a.joinTotals(ag, +1)
+	a.joinBooks(ag, +1)
+	switch {
+	case was && !ag.reachable:
+		a.unreachable++
+	case !was && ag.reachable:
+		a.unreachable--
+	}
 }
 
 func (ag *agent) String() string { return fmt.Sprintf("agent %q", ag.name) }

@@ -21,6 +21,10 @@
 //   - Quota limits are never exceeded by an offer; stage 2 holds back the
 //     unreserved resources still needed by unsatisfied guarantees.
 //   - Agents are visited in an order shuffled per round from Options.Seed.
+//   - An unreachable agent is not offered, and it leaves the totals and its
+//     allocations leave the books (shares, quota) until it is reachable
+//     again, as Mesos removes it from its allocator. A withheld (cordoned)
+//     agent is not offered and leaves the totals; its allocations stay.
 //
 // The Allocator is not safe for concurrent use; the master serialises calls.
 // Time is passed in (now) so behaviour is reproducible in tests.
@@ -128,8 +132,8 @@ type Stats struct {
 	Frameworks, ActiveFrameworks int
 	Roles                        int
 	Filters                      int                 // decline filters held; expired ones are dropped at the agent's next round
-	Total                        resources.Resources // scalars of reachable agents
-	Allocated                    resources.Resources // scalars allocated (offers and tasks), all agents
+	Total                        resources.Resources // scalars of reachable agents, not withheld
+	Allocated                    resources.Resources // scalars allocated (offers and tasks) on the books: all agents but unreachable ones
 	Rounds                       uint64              // Allocate calls so far
 	LastRoundOffers              int
 }
@@ -142,7 +146,7 @@ type Allocator struct {
 
 	agents      agentIndex // by name
 	agentList   []*agent   // dense; agent.idx is the position
-	unreachable int        // agents not reachable: rounds copy agentList when 0
+	unreachable int        // agents not reachable or withheld: rounds copy agentList when 0
 	frameworks  map[string]*framework
 	roles       map[string]*roleNode // real roles by name
 	root        *roleNode
@@ -151,7 +155,7 @@ type Allocator struct {
 	freeSlots []int32
 
 	total     scalars // reachable agents' totals
-	allocated scalars // everything allocated, all agents
+	allocated scalars // everything allocated on the books (bookScalars)
 	freeUnres scalars // unreserved, unallocated, reachable
 
 	guaranteed []*roleNode // roles with a guarantee (for headroom)

@@ -37,13 +37,26 @@ func (a *Allocator) book(ag *agent, c *client, o resources.Resources) error {
 			addS(&a.freeUnres, &after.Scalars)
 		}
 	}
-	addS(&c.alloc, &o.Scalars)
-	addS(&c.role.self.alloc, &o.Scalars)
-	for n := c.role; n != a.root; n = n.parent {
-		addS(&n.alloc, &o.Scalars)
+	if ag.booked() {
+		a.bookScalars(c, &o.Scalars)
 	}
-	addS(&a.allocated, &o.Scalars)
 	return nil
+}
+
+// bookScalars adds s to c's and its roles' books. What is allocated on an
+// unreachable agent is not on them, as the agent is not in the totals:
+// Mesos removes an unreachable agent from its allocator, its allocations
+// with it, and adds both back when the agent returns. So a partition does
+// not push shares past 100%, and a framework whose tasks are cut off is
+// not charged for them while it cannot use them. A withheld agent's
+// tasks run on, and stay on the books (SetAgentWithheld).
+func (a *Allocator) bookScalars(c *client, s *scalars) {
+	addS(&c.alloc, s)
+	addS(&c.role.self.alloc, s)
+	for n := c.role; n != a.root; n = n.parent {
+		addS(&n.alloc, s)
+	}
+	addS(&a.allocated, s)
 }
 
 // bookReserved adds (sign=+1) or takes off (-1) s from what c's role is
@@ -86,10 +99,12 @@ func (a *Allocator) unbook(ag *agent, c *client, i int, r resources.Resources) {
 			addS(&a.freeUnres, &after.Scalars)
 		}
 	}
-	a.unbookScalars(c, &r.Scalars)
+	if ag.booked() {
+		a.unbookScalars(c, &r.Scalars)
+	}
 }
 
-// unbookScalars takes s off c's and its roles' books.
+// unbookScalars takes s off c's and its roles' books (see bookScalars).
 func (a *Allocator) unbookScalars(c *client, s *scalars) {
 	subS(&c.alloc, s)
 	subS(&c.role.self.alloc, s)

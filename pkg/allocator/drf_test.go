@@ -326,6 +326,91 @@ func TestUnreachableAgent(t *testing.T) {
 	}
 }
 
+// An unreachable agent's allocations leave the books with its total, as
+// Mesos removes the agent from its allocator: a share stays within 100%,
+// and a framework cut off from its tasks is not charged for them. They
+// come back with the agent, quota limit included.
+func TestUnreachableAgentLeavesTheBooks(t *testing.T) {
+	a := New(Options{Seed: 1})
+	must(t, a.SetRole(RoleInfo{Name: "capped", Limit: mustParse("cpus:6"), Limited: resources.KindsOf(resources.CPUs)}))
+	must(t, a.AddFramework(FrameworkInfo{ID: "cut", Roles: []string{"capped"}}))
+	must(t, a.AddFramework(FrameworkInfo{ID: "other"}))
+	addAgents(t, a, 2, "cpus:8;mem:8Gi")
+	must(t, a.AddAllocation("cut", "capped", "agent-000", mustParse("cpus:4;mem:4Gi")))
+	must(t, a.AddAllocation("other", DefaultRole, "agent-001", mustParse("cpus:1;mem:1Gi")))
+
+	must(t, a.SetAgentReachable("agent-000", false))
+	if sh := a.Shares(); sh["cut"] != 0 || sh["other"] != 0.125 {
+		t.Fatalf("shares while agent-000 is unreachable = %v, want cut 0 (its tasks are off the books), other 1/8", sh)
+	}
+	if got, _ := a.Allocated("cut"); len(got) != 0 {
+		t.Errorf("Allocated(cut) while unreachable = %v, want nothing", got)
+	}
+	// cut now has the lower share: agent-001's free cpus go to it, up to
+	// its role's limit of 6 (its 4 on agent-000 do not count meanwhile).
+	offers := a.Allocate(t0)
+	if len(offers) != 2 || offers[0].FrameworkID != "cut" || !offers[0].Resources.Equal(mustParse("cpus:6;mem:7Gi")) {
+		t.Fatalf("offers = %v, want cut offered cpus:6;mem:7Gi (then other the rest)", offers)
+	}
+	// A task on the unreachable agent ends: its agent gets it back, the
+	// books (already without it) do not change.
+	must(t, a.Recover("cut", "capped", "agent-000", mustParse("cpus:1;mem:1Gi"), 0, t0))
+	if got, _ := a.Allocated("cut"); !got["capped"].Equal(mustParse("cpus:6;mem:7Gi")) {
+		t.Errorf("Allocated(cut) after a recovery on the unreachable agent = %v, want only the offer", got)
+	}
+
+	// Back: its remaining 3 cpus count again, 9 in all, over the limit of
+	// 6, so the role is offered nothing more until it is back within it.
+	must(t, a.SetAgentReachable("agent-000", true))
+	if got, _ := a.Allocated("cut"); !got["capped"].Equal(mustParse("cpus:9;mem:10Gi")) {
+		t.Errorf("Allocated(cut) after agent-000 is back = %v, want cpus:9;mem:10Gi", got)
+	}
+	for _, o := range a.Allocate(t0) {
+		if o.FrameworkID == "cut" {
+			t.Errorf("offered %v to a role over its limit", o)
+		}
+	}
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A withheld (cordoned) agent is not offered and leaves the totals, but
+// its tasks run on: they stay on the books, and a quota limit counts them.
+func TestWithheldAgentKeepsItsBooks(t *testing.T) {
+	a := New(Options{Seed: 1})
+	must(t, a.SetRole(RoleInfo{Name: "capped", Limit: mustParse("cpus:6"), Limited: resources.KindsOf(resources.CPUs)}))
+	must(t, a.AddFramework(FrameworkInfo{ID: "f", Roles: []string{"capped"}}))
+	addAgents(t, a, 2, "cpus:8;mem:8Gi")
+	must(t, a.AddAllocation("f", "capped", "agent-000", mustParse("cpus:4;mem:4Gi")))
+
+	must(t, a.SetAgentWithheld("agent-000", true))
+	if st := a.Stats(); st.ReachableAgents != 1 || !st.Total.Equal(mustParse("cpus:8;mem:8Gi")) {
+		t.Errorf("withheld agent counted in the totals: %+v", st)
+	}
+	if got, _ := a.Allocated("f"); !got["capped"].Equal(mustParse("cpus:4;mem:4Gi")) {
+		t.Errorf("Allocated(f) while its agent is withheld = %v, want its tasks' cpus:4;mem:4Gi", got)
+	}
+	offers := a.Allocate(t0)
+	if len(offers) != 1 || offers[0].Agent != "agent-001" || !offers[0].Resources.Equal(mustParse("cpus:2;mem:8Gi")) {
+		t.Fatalf("offers = %v, want cpus:2;mem:8Gi on agent-001 (the limit counts the withheld agent's 4 cpus)", offers)
+	}
+	// Withheld and then unreachable: its tasks leave the books; both
+	// lifted, they come back once.
+	must(t, a.SetAgentReachable("agent-000", false))
+	if got, _ := a.Allocated("f"); !got["capped"].Equal(mustParse("cpus:2;mem:8Gi")) {
+		t.Errorf("Allocated(f) while its agent is withheld and unreachable = %v, want only the offer", got)
+	}
+	must(t, a.SetAgentWithheld("agent-000", false))
+	must(t, a.SetAgentReachable("agent-000", true))
+	if got, _ := a.Allocated("f"); !got["capped"].Equal(mustParse("cpus:6;mem:12Gi")) {
+		t.Errorf("Allocated(f) with both lifted = %v, want cpus:6;mem:12Gi", got)
+	}
+	if err := checkBooks(a); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func isErr(err, target error) bool {
 	var e *Error
 	return errors.As(err, &e) && errors.Is(err, target)

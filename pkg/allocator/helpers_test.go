@@ -29,6 +29,9 @@ func checkBooks(a *Allocator) error {
 		if !ag.reachable {
 			unreachable++
 		}
+		if ag.reachable != (!ag.unreachable && !ag.withheld) {
+			return fmt.Errorf("%v: reachable %v, unreachable %v, withheld %v", ag, ag.reachable, ag.unreachable, ag.withheld)
+		}
 		if ag.filtered != (len(ag.recs) > 0) {
 			return fmt.Errorf("%v: filtered is %v with %d filter records", ag, ag.filtered, len(ag.recs))
 		}
@@ -69,11 +72,13 @@ func checkBooks(a *Allocator) error {
 				return fmt.Errorf("%v: ports of %v overlap others", ag, c)
 			}
 			sum = sum.Add(r)
-			s := perClient[c]
-			addS(&s, &r.Scalars)
-			perClient[c] = s
 			perClientAgents[c]++
-			addS(&allocated, &r.Scalars)
+			if ag.booked() { // an unreachable agent's allocations are off the books
+				s := perClient[c]
+				addS(&s, &r.Scalars)
+				perClient[c] = s
+				addS(&allocated, &r.Scalars)
+			}
 		}
 		if !sum.Equal(ag.total) {
 			return fmt.Errorf("%v: free+allocated = %v, total %v", ag, sum, ag.total)

@@ -15,7 +15,8 @@ import (
 // model of the books to check the allocator against, after every step:
 //   - no agent over-committed, and no resource offered twice: every offer
 //     is subtracted from the model's free resources of its agent;
-//   - quota limits: no offer takes a role above its limit;
+//   - quota limits: no offer takes a role above its limit, counting what
+//     the role holds on the books (all agents but unreachable ones);
 //   - the public accessors agree with the model, and the internal books
 //     are consistent (checkBooks);
 //   - fairness (when sim.fair): each offer goes to the eligible framework
@@ -63,8 +64,11 @@ type simFilter struct {
 type simAgent struct {
 	total     resources.Resources
 	reserved  map[string]resources.Resources
-	reachable bool
+	reachable bool // not partitioned: its allocations are on the books
+	withheld  bool // cordoned: not offered, out of the totals
 }
+
+func (ag *simAgent) offered() bool { return ag.reachable && !ag.withheld }
 
 type simFw struct {
 	roles      []string
@@ -202,8 +206,13 @@ func (s *sim) step() {
 	case ev == 2 && len(s.agents) > 0:
 		name := s.pick(keys(s.agents))
 		ag := s.agents[name]
-		ag.reachable = !ag.reachable
-		s.must(s.a.SetAgentReachable(name, ag.reachable))
+		if s.ch.intn(2) == 0 {
+			ag.reachable = !ag.reachable
+			s.must(s.a.SetAgentReachable(name, ag.reachable))
+		} else {
+			ag.withheld = !ag.withheld
+			s.must(s.a.SetAgentWithheld(name, ag.withheld))
+		}
 	case ev == 3 && len(s.fws) < 8:
 		id := fmt.Sprintf("ns/fw-%d", s.ch.intn(10))
 		if _, ok := s.fws[id]; ok {
@@ -397,18 +406,18 @@ type candidate struct {
 // candidates lists who could be offered what on agent name now.
 func (s *sim) candidates(name string) []candidate {
 	ag := s.agents[name]
-	if !ag.reachable {
+	if !ag.offered() {
 		return nil
 	}
 	var total resources.Resources
 	for _, a := range s.agents {
-		if a.reachable {
+		if a.offered() {
 			total = total.Add(a.total.ScalarsOnly())
 		}
 	}
 	roleAlloc := map[string]resources.Resources{}
 	keyAlloc := map[simKey]resources.Resources{}
-	for _, h := range s.holds {
+	for _, h := range s.booked() {
 		roleAlloc[h.key.role] = roleAlloc[h.key.role].Add(h.r.ScalarsOnly())
 		keyAlloc[h.key] = keyAlloc[h.key].Add(h.r.ScalarsOnly())
 	}
@@ -442,6 +451,19 @@ func (s *sim) candidates(name string) []candidate {
 			if !blocked {
 				out = append(out, candidate{key, o, s.share(roleAlloc[role], total) / rl.weight, s.share(keyAlloc[key], total)})
 			}
+		}
+	}
+	return out
+}
+
+// booked returns the holdings on the frameworks' and roles' books: all but
+// those on unreachable agents (they leave the books, as in Mesos; a
+// withheld agent's stay).
+func (s *sim) booked() []simHold {
+	var out []simHold
+	for _, h := range s.holds {
+		if s.agents[h.agent].reachable {
+			out = append(out, h)
 		}
 	}
 	return out
@@ -505,7 +527,7 @@ func (s *sim) allocate() {
 		}
 		// Quota limit: the offer may not take the role above its limit.
 		var after resources.Resources
-		for _, h := range s.holds {
+		for _, h := range s.booked() {
 			if h.key.role == o.Role {
 				after = after.Add(h.r.ScalarsOnly())
 			}
@@ -559,7 +581,7 @@ func (s *sim) check() {
 		got, err := s.a.Allocated(id)
 		s.must(err)
 		want := map[string]resources.Resources{}
-		for _, h := range s.holds {
+		for _, h := range s.booked() {
 			if h.key.fw == id {
 				want[h.key.role] = want[h.key.role].Add(h.r.ScalarsOnly())
 			}
