@@ -65,6 +65,20 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 				bags[k] = a.agents.get(rs[batch[k]].Agent)
 			}
 		}
+		// A decline adds a filter: its agent's filter bits, the end of
+		// its filter records and its refused table are read next, each
+		// another miss; read them for the whole batch too.
+		for k := range n {
+			if ag := bags[k]; ag != nil && rs[batch[k]].Refuse > 0 && ag.filtered {
+				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
+					sink += int64(ag.bits[w])
+				}
+				sink += ag.recs[len(ag.recs)-1].until
+				if len(ag.refused) > 0 {
+					sink += int64(ag.refused[0].refs)
+				}
+			}
+		}
 		a.sink += sink
 		for k := range n {
 			r := &rs[batch[k]]
