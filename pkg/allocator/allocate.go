@@ -93,7 +93,7 @@ func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
 				}
 			}
 			if n := ag.n; n < inlineHeld && a.allocatable(&ag.freeS) {
-				sink += int64(ag.keys[0]) + ag.s[n][0]
+				sink += int64(ag.keys[0]) + ag.s[n][0] + int64(len(ag.moreRanges))
 			}
 		}
 		a.sink += sink
