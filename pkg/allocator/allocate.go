@@ -65,8 +65,9 @@ const visitBatch = 8
 // to back are fetched in parallel. So agents are visited in batches: first
 // the batch's agents are read (their first line, and the line of the
 // filter fields), then the filter bits of those that have filters and,
-// of those with something to offer, the holding keys and the line where a
-// new holding's scalars go (the offer books one), each step paying about
+// of those with something to offer, the holding keys, the line where a
+// new holding's scalars go (the offer books one) and the line of the
+// spilled ports, which booking tests first, each step paying about
 // one miss's latency for the whole batch; then the visits find their data
 // in cache. The loads feed a sink field so that the compiler keeps them.
 //
