@@ -57,6 +57,7 @@ func TestImpossibleEvents(t *testing.T) {
 		{"update unknown agent", func(a *Allocator) error { return a.UpdateAgent(AgentInfo{Name: "m", Total: mustParse("cpus:1")}) }, ErrUnknownAgent, ""},
 		{"remove unknown agent", func(a *Allocator) error { return a.RemoveAgent("m") }, ErrUnknownAgent, ""},
 		{"reachability of unknown agent", func(a *Allocator) error { return a.SetAgentReachable("m", false) }, ErrUnknownAgent, ""},
+		{"withholding unknown agent", func(a *Allocator) error { return a.SetAgentWithheld("m", true) }, ErrUnknownAgent, ""},
 		{"duplicate framework", func(a *Allocator) error { return a.AddFramework(FrameworkInfo{ID: "f"}) }, ErrExists, ""},
 		{"framework without ID", func(a *Allocator) error { return a.AddFramework(FrameworkInfo{}) }, ErrInvalid, "empty"},
 		{"framework with role twice", func(a *Allocator) error { return a.AddFramework(FrameworkInfo{ID: "g", Roles: []string{"a", "a"}}) }, ErrInvalid, "twice"},
