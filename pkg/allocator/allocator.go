@@ -128,7 +128,7 @@ func (r AgentRef) String() string {
 
 // Stats summarises the allocator for metrics.
 type Stats struct {
-	Agents, ReachableAgents      int
+	Agents, ReachableAgents      int // reachable: offered, neither unreachable nor withheld
 	Frameworks, ActiveFrameworks int
 	Roles                        int
 	Filters                      int                 // decline filters held; expired ones are dropped at the agent's next round
