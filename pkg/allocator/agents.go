@@ -302,11 +302,9 @@ func (a *Allocator) RemoveAgent(name string) error {
 		return errorf("RemoveAgent", agentSubject(name), ErrUnknownAgent, "")
 	}
 	a.joinTotals(ag, -1)
+	a.joinBooks(ag, -1)
 	for i := range int(ag.n) {
 		c := a.slots[ag.key(i)].c
-		if ag.booked() {
-			a.unbookScalars(c, ag.scalarsOf(i))
-		}
 		c.nAgents--
 		a.maybeDropClient(c)
 	}
