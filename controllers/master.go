@@ -80,7 +80,7 @@ type Hooks struct {
 // Defaults.
 const (
 	DefaultAllocationInterval    = time.Second
-	DefaultAllocationBatch       = 200 * time.Millisecond
+	DefaultAllocationBatch       = 500 * time.Millisecond
 	DefaultMaxOffersPerFramework = 64
 	DefaultOfferTimeout          = 60 * time.Second
 	DefaultAgentTimeout          = 40 * time.Second
