@@ -89,9 +89,7 @@ func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
 		}
 		for _, ag := range batch {
 			if ag.filtered {
-				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
-					sink += int64(ag.bits[w])
-				}
+				sink += ag.bits.readAhead()
 			}
 			if n := ag.n; n < inlineHeld && a.allocatable(&ag.freeS) {
 				sink += int64(ag.keys[0]) + ag.s[n][0] + int64(len(ag.moreRanges))

@@ -70,9 +70,7 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		// another miss; read them for the whole batch too.
 		for k := range n {
 			if ag := bags[k]; ag != nil && rs[batch[k]].Refuse > 0 && ag.filtered {
-				for w := 0; w < len(ag.bits); w += 8 { // a word per cache line
-					sink += int64(ag.bits[w])
-				}
+				sink += ag.bits.readAhead()
 				sink += ag.recs[len(ag.recs)-1].until
 				if len(ag.refused) > 0 {
 					sink += int64(ag.refused[0].refs)
