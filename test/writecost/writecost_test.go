@@ -2,8 +2,10 @@
 // task's life (create, RUNNING, terminal, delete), and how much of it the
 // Task CRD's CEL rules take: the scale benchmark (hack/bench) is too noisy
 // on shared machines to show a change of a few percent, while this one
-// runs nothing but those writes. Run it with make bench-writes; it is not
-// part of make test. docs/benchmarks.md records what it measured.
+// runs nothing but those writes. BenchmarkTaskStatusRules times the rules
+// alone, in process, for changes too small for the apiserver's CPU to show.
+// Run them with make bench-writes; make test runs only the harness's own
+// tests. docs/benchmarks.md records what they measured.
 package writecost
 
 import (
@@ -18,10 +20,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -51,6 +55,7 @@ var variants = []struct {
 var envs = map[string]*testenv.Env{}
 
 func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // envtest's start-up logs say nothing measured here
 	code := m.Run()
 	for _, e := range envs {
 		_ = e.Stop()
