@@ -28,13 +28,16 @@ type EnvVar struct {
 
 // CommandInfo is what a task runs: a shell command or an argv (Mesos'
 // CommandInfo with shell true or false). Exactly one of shell or argv is set.
+//
+// The apiserver runs every rule of a Task on each of its status writes, and
+// a rule's cost is mostly its field lookups on objects (each copies the
+// object's schema), so a rule sits on the field it checks where it can.
 // +kubebuilder:validation:XValidation:rule="has(self.shell) != has(self.argv)",message="set exactly one of command.shell or command.argv"
-// +kubebuilder:validation:XValidation:rule="!has(self.shell) || self.shell.trim().size() > 0",message="command.shell must not be empty"
-// +kubebuilder:validation:XValidation:rule="!has(self.argv) || (self.argv.size() > 0 && self.argv[0].size() > 0)",message="command.argv must name a program in its first item"
 type CommandInfo struct {
 	// Shell is run with /bin/sh -c.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32768
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="command.shell must not be empty"
 	Shell *string `json:"shell,omitempty"`
 
 	// Argv is run directly; argv[0] is looked up in PATH.
@@ -42,6 +45,7 @@ type CommandInfo struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=1024
 	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self.size() > 0 && self[0].size() > 0",message="command.argv must name a program in its first item"
 	Argv []string `json:"argv,omitempty"`
 
 	// Env adds environment variables. Variables the agent sets (AGORA_*,
@@ -128,30 +132,33 @@ type HealthCheck struct {
 }
 
 // TaskSpec is written by the framework when it launches the task; only Kill
-// can change afterwards.
-// +kubebuilder:validation:XValidation:rule="self.offerRef == oldSelf.offerRef",message="spec.offerRef is immutable"
-// +kubebuilder:validation:XValidation:rule="self.agentName == oldSelf.agentName",message="spec.agentName is immutable"
-// +kubebuilder:validation:XValidation:rule="self.resources == oldSelf.resources",message="spec.resources are immutable"
-// +kubebuilder:validation:XValidation:rule="self.frameworkName == oldSelf.frameworkName && self.command == oldSelf.command",message="spec.frameworkName and spec.command are immutable"
-// +kubebuilder:validation:XValidation:rule="has(self.healthCheck) == has(oldSelf.healthCheck) && (!has(self.healthCheck) || self.healthCheck == oldSelf.healthCheck)",message="spec.healthCheck is immutable"
+// can change afterwards. The fields it requires carry their own
+// immutability rules (see CommandInfo for why); only the optional fields'
+// presence is checked here.
+// +kubebuilder:validation:XValidation:rule="has(self.healthCheck) == has(oldSelf.healthCheck)",message="spec.healthCheck is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.kill) || !oldSelf.kill || (has(self.kill) && self.kill)",message="a kill request cannot be withdrawn"
-// +kubebuilder:validation:XValidation:rule="(has(self.resources.cpus) && quantity(string(self.resources.cpus)).isGreaterThan(quantity('0'))) || (has(self.resources.mem) && quantity(string(self.resources.mem)).isGreaterThan(quantity('0')))",message="a task needs some cpus or mem"
 type TaskSpec struct {
 	// FrameworkName is the Framework (in this namespace) that owns the task.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.frameworkName is immutable"
 	FrameworkName string `json:"frameworkName"`
 
 	// OfferRef is the offer the task is launched on.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.offerRef is immutable"
 	OfferRef OfferReference `json:"offerRef"`
 
 	// AgentName is the agent of that offer; agents watch their tasks by it.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.agentName is immutable"
 	AgentName string `json:"agentName"`
 
 	// Resources the task uses; they must fit in the offer.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.resources are immutable"
+	// +kubebuilder:validation:XValidation:rule="(has(self.cpus) && quantity(string(self.cpus)).isGreaterThan(quantity('0'))) || (has(self.mem) && quantity(string(self.mem)).isGreaterThan(quantity('0')))",message="a task needs some cpus or mem"
 	Resources Resources `json:"resources"`
 
 	// Command the task runs.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.command is immutable"
 	Command CommandInfo `json:"command"`
 
 	// KillPolicy says how the task is killed.
@@ -161,6 +168,7 @@ type TaskSpec struct {
 	// HealthCheck, if set, is run by the agent; the task is killed after
 	// consecutive failures.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.healthCheck is immutable"
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 
 	// Kill asks for the task to be killed (Mesos KILL). It cannot be undone.
@@ -232,15 +240,17 @@ type ResourceUsage struct {
 }
 
 // TaskStatus is written by the agent (STARTING to terminal, with the binding
-// it was told of) and the master (master-sourced states).
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || !(oldSelf.state in ['TASK_FINISHED','TASK_FAILED','TASK_KILLED','TASK_ERROR','TASK_DROPPED','TASK_GONE','TASK_GONE_BY_OPERATOR']) || (has(self.state) && self.state == oldSelf.state)",message="a task in a terminal state cannot change state"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || oldSelf.state != 'TASK_LOST' || (has(self.state) && self.state in ['TASK_LOST','TASK_RUNNING'])",message="a TASK_LOST task can only become TASK_RUNNING again (its agent came back)"
-// +kubebuilder:validation:XValidation:rule="!has(self.reason) || self.reason.startsWith('REASON_')",message="reason must be a Mesos reason such as REASON_INVALID_OFFERS"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.bindTime) || (has(self.bindTime) && self.bindTime == oldSelf.bindTime)",message="a task is bound once: status.bindTime cannot change"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.role) || (has(self.role) && self.role == oldSelf.role)",message="status.role is written once, with the bind"
+// it was told of) and the master (master-sourced states). Its fields carry
+// their own transition rules (see CommandInfo for why); the rules here only
+// keep those fields from being removed.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || has(self.state) || !(oldSelf.state in ['TASK_FINISHED','TASK_FAILED','TASK_KILLED','TASK_ERROR','TASK_DROPPED','TASK_GONE','TASK_GONE_BY_OPERATOR','TASK_LOST'])",message="the state of a task in a terminal state or TASK_LOST cannot be removed"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.bindTime) || has(self.bindTime)",message="a task is bound once: status.bindTime cannot change"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.role) || has(self.role)",message="status.role is written once, with the bind"
 type TaskStatus struct {
 	// State is the task's Mesos state.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!(oldSelf in ['TASK_FINISHED','TASK_FAILED','TASK_KILLED','TASK_ERROR','TASK_DROPPED','TASK_GONE','TASK_GONE_BY_OPERATOR']) || self == oldSelf",message="a task in a terminal state cannot change state"
+	// +kubebuilder:validation:XValidation:rule="oldSelf != 'TASK_LOST' || self in ['TASK_LOST','TASK_RUNNING']",message="a TASK_LOST task can only become TASK_RUNNING again (its agent came back)"
 	State TaskState `json:"state,omitempty"`
 
 	// Source of the latest state.
@@ -250,6 +260,7 @@ type TaskStatus struct {
 	// Reason for the latest state, e.g. REASON_INVALID_OFFERS.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('REASON_')",message="reason must be a Mesos reason such as REASON_INVALID_OFFERS"
 	Reason string `json:"reason,omitempty"`
 
 	// Message in words.
@@ -262,6 +273,7 @@ type TaskStatus struct {
 	// copies its time here with its first status write, as does the master
 	// when it writes a state on a bound task first (docs/design.md).
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a task is bound once: status.bindTime cannot change"
 	BindTime *metav1.Time `json:"bindTime,omitempty"`
 
 	// Role is the role of the offer the task was bound on, copied with
@@ -269,6 +281,7 @@ type TaskStatus struct {
 	// resources under it, even after the offer is gone.
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="status.role is written once, with the bind"
 	Role string `json:"role,omitempty"`
 
 	// StartTime is when the task's process started.

@@ -100,17 +100,36 @@ var invalidCases = []invalidCase{
 	{name: "task offerRef changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.OfferRef.Name = "other" }, wantMsg: "spec.offerRef is immutable"},
 	{name: "task agent changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.AgentName = "node-2" }, wantMsg: "spec.agentName is immutable"},
 	{name: "task resources changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.Resources.CPUs = b.Q("4") }, wantMsg: "spec.resources are immutable"},
-	{name: "task command changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.Command.Shell = ptr("rm -rf /") }, wantMsg: "spec.frameworkName and spec.command are immutable"},
+	{name: "task command changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.Command.Shell = ptr("rm -rf /") }, wantMsg: "spec.command is immutable"},
 	{name: "kill withdrawn", obj: withTask(func(t *agorav1.Task) { t.Spec.Kill = true }), update: func(o client.Object) { o.(*agorav1.Task).Spec.Kill = false }, wantMsg: "a kill request cannot be withdrawn"},
+	{name: "task framework changed", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Spec.FrameworkName = "other" }, wantMsg: "spec.frameworkName is immutable"},
+	{name: "health check added", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) {
+		o.(*agorav1.Task).Spec.HealthCheck = &agorav1.HealthCheck{Type: agorav1.HealthCheckTCP, Port: ptr(int32(8080))}
+	}, wantMsg: "spec.healthCheck is immutable"},
+	{name: "health check removed", obj: withTask(func(t *agorav1.Task) {
+		t.Spec.HealthCheck = &agorav1.HealthCheck{Type: agorav1.HealthCheckTCP, Port: ptr(int32(8080))}
+	}), update: func(o client.Object) { o.(*agorav1.Task).Spec.HealthCheck = nil }, wantMsg: "spec.healthCheck is immutable"},
+	{name: "health check changed", obj: withTask(func(t *agorav1.Task) {
+		t.Spec.HealthCheck = &agorav1.HealthCheck{Type: agorav1.HealthCheckTCP, Port: ptr(int32(8080))}
+	}), update: func(o client.Object) { o.(*agorav1.Task).Spec.HealthCheck.Port = ptr(int32(9090)) }, wantMsg: "spec.healthCheck is immutable"},
 
 	// Task status.
 	{name: "unknown task state", obj: withTask(func(*agorav1.Task) {}), update: setTaskState("TASK_SLEEPING"), statusUpdate: true, wantMsg: "Unsupported value"},
 	{name: "terminal state changed", obj: withTask(func(t *agorav1.Task) { t.Status.State = agorav1.TaskFinished }), update: setTaskState(agorav1.TaskRunning), statusUpdate: true, wantMsg: "a task in a terminal state cannot change state"},
+	{name: "terminal state removed", obj: withTask(func(t *agorav1.Task) { t.Status.State = agorav1.TaskFailed }), update: setTaskState(""), statusUpdate: true, wantMsg: "cannot be removed"},
+	{name: "terminal state to another", obj: withTask(func(t *agorav1.Task) { t.Status.State = agorav1.TaskFinished }), update: setTaskState(agorav1.TaskFailed), statusUpdate: true, wantMsg: "a task in a terminal state cannot change state"},
+	{name: "lost state removed", obj: withTask(func(t *agorav1.Task) { t.Status.State = agorav1.TaskLost }), update: setTaskState(""), statusUpdate: true, wantMsg: "cannot be removed"},
 	{name: "lost becomes finished", obj: withTask(func(t *agorav1.Task) { t.Status.State = agorav1.TaskLost }), update: setTaskState(agorav1.TaskFinished), statusUpdate: true, wantMsg: "a TASK_LOST task can only become TASK_RUNNING"},
 	{name: "reason not a Mesos reason", obj: withTask(func(*agorav1.Task) {}), update: func(o client.Object) { o.(*agorav1.Task).Status.Reason = "oops" }, statusUpdate: true, wantMsg: "reason must be a Mesos reason"},
 	{name: "task bound twice", obj: withTask(func(t *agorav1.Task) { t.Status.BindTime = &metav1.Time{Time: time.Unix(1700000000, 0)} }), update: func(o client.Object) {
 		o.(*agorav1.Task).Status.BindTime = &metav1.Time{Time: time.Unix(1700000100, 0)}
 	}, statusUpdate: true, wantMsg: "a task is bound once"},
+	{name: "task bind removed", obj: withTask(func(t *agorav1.Task) { t.Status.BindTime = &metav1.Time{Time: time.Unix(1700000000, 0)} }), update: func(o client.Object) {
+		o.(*agorav1.Task).Status.BindTime = nil
+	}, statusUpdate: true, wantMsg: "a task is bound once"},
+	{name: "task role removed", obj: withTask(func(t *agorav1.Task) { t.Status.Role = "analytics" }), update: func(o client.Object) {
+		o.(*agorav1.Task).Status.Role = ""
+	}, statusUpdate: true, wantMsg: "status.role is written once"},
 	{name: "task role changed", obj: withTask(func(t *agorav1.Task) { t.Status.Role = "analytics" }), update: func(o client.Object) {
 		o.(*agorav1.Task).Status.Role = "web"
 	}, statusUpdate: true, wantMsg: "status.role is written once"},
@@ -302,4 +321,49 @@ func itoa(i int) string {
 		return digits[i : i+1]
 	}
 	return itoa(i/10) + digits[i%10:i%10+1]
+}
+
+// TestTaskLifeIsAccepted: the writes of a task's life that the rules must
+// let through: the kill request, the first status write with the bind,
+// TASK_LOST and back to TASK_RUNNING (its agent came back), a terminal
+// state, and a state removed from a task not yet terminal.
+func TestTaskLifeIsAccepted(t *testing.T) {
+	ctx := context.Background()
+	ns := env.Namespace(t, "task-life")
+	tk := task(ns)
+	tk.Spec.HealthCheck = &agorav1.HealthCheck{Type: agorav1.HealthCheckTCP, Port: ptr(int32(8080))}
+	tk.Spec.Command.Env = []agorav1.EnvVar{{Name: "GREETING", Value: "hi"}}
+	if err := env.Client.Create(ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	step := func(what string, status bool, change func(*agorav1.Task)) {
+		t.Helper()
+		change(tk)
+		var err error
+		if status {
+			err = env.Client.Status().Update(ctx, tk)
+		} else {
+			err = env.Client.Update(ctx, tk)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	bound := metav1.NewTime(time.Unix(1700000000, 0))
+	step("staging", true, func(t *agorav1.Task) { t.Status.State = agorav1.TaskStaging })
+	step("staging state removed", true, func(t *agorav1.Task) { t.Status.State = "" })
+	step("running, with the bind", true, func(t *agorav1.Task) {
+		t.Status = agorav1.TaskStatus{State: agorav1.TaskRunning, Source: agorav1.SourceExecutor, BindTime: &bound, Role: "*", StartTime: &bound}
+	})
+	step("lost", true, func(t *agorav1.Task) {
+		t.Status.State, t.Status.Source, t.Status.Reason = agorav1.TaskLost, agorav1.SourceMaster, agorav1.ReasonAgentRemoved
+	})
+	step("running again", true, func(t *agorav1.Task) {
+		t.Status.State, t.Status.Source, t.Status.Reason = agorav1.TaskRunning, agorav1.SourceAgent, agorav1.ReasonAgentReregistered
+	})
+	step("kill requested", false, func(t *agorav1.Task) { t.Spec.Kill = true })
+	step("killed", true, func(t *agorav1.Task) {
+		t.Status.State, t.Status.Source, t.Status.Reason = agorav1.TaskKilled, agorav1.SourceExecutor, ""
+	})
+	step("message on a killed task", true, func(t *agorav1.Task) { t.Status.Message = "killed on request" })
 }
