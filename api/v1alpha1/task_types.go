@@ -26,13 +26,14 @@ type EnvVar struct {
 	Value string `json:"value,omitempty"`
 }
 
-// CommandInfo is what a task runs: a shell command or an argv (Mesos'
-// CommandInfo with shell true or false). Exactly one of shell or argv is set.
-//
 // The apiserver runs every rule of a Task on each of its status writes, and
 // a rule's cost is mostly its field lookups on objects (each copies the
-// object's schema), so a rule sits on the field it checks where it can.
+// object's schema): so the Task's rules sit on the fields they check where
+// they can, and the parents keep only what those cannot see, a removal.
 // +kubebuilder:validation:XValidation:rule="has(self.shell) != has(self.argv)",message="set exactly one of command.shell or command.argv"
+
+// CommandInfo is what a task runs: a shell command or an argv (Mesos'
+// CommandInfo with shell true or false). Exactly one of shell or argv is set.
 type CommandInfo struct {
 	// Shell is run with /bin/sh -c.
 	// +optional
@@ -131,12 +132,12 @@ type HealthCheck struct {
 	GracePeriodSeconds int32 `json:"gracePeriodSeconds,omitempty"`
 }
 
-// TaskSpec is written by the framework when it launches the task; only Kill
-// can change afterwards. The fields it requires carry their own
-// immutability rules (see CommandInfo for why); only the optional fields'
-// presence is checked here.
+// The fields carry their own immutability rules (see CommandInfo for why).
 // +kubebuilder:validation:XValidation:rule="has(self.healthCheck) == has(oldSelf.healthCheck)",message="spec.healthCheck is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.kill) || !oldSelf.kill || (has(self.kill) && self.kill)",message="a kill request cannot be withdrawn"
+
+// TaskSpec is written by the framework when it launches the task; only Kill
+// can change afterwards.
 type TaskSpec struct {
 	// FrameworkName is the Framework (in this namespace) that owns the task.
 	// +kubebuilder:validation:MinLength=1
@@ -239,13 +240,14 @@ type ResourceUsage struct {
 	PeakMemBytes int64 `json:"peakMemBytes,omitempty"`
 }
 
-// TaskStatus is written by the agent (STARTING to terminal, with the binding
-// it was told of) and the master (master-sourced states). Its fields carry
-// their own transition rules (see CommandInfo for why); the rules here only
-// keep those fields from being removed.
+// The fields carry their own transition rules (see CommandInfo for why);
+// these only keep them from being removed.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.state) || has(self.state) || !(oldSelf.state in ['TASK_FINISHED','TASK_FAILED','TASK_KILLED','TASK_ERROR','TASK_DROPPED','TASK_GONE','TASK_GONE_BY_OPERATOR','TASK_LOST'])",message="the state of a task in a terminal state or TASK_LOST cannot be removed"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.bindTime) || has(self.bindTime)",message="a task is bound once: status.bindTime cannot change"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.role) || has(self.role)",message="status.role is written once, with the bind"
+
+// TaskStatus is written by the agent (STARTING to terminal, with the binding
+// it was told of) and the master (master-sourced states).
 type TaskStatus struct {
 	// State is the task's Mesos state.
 	// +optional
