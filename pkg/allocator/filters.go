@@ -282,16 +282,11 @@ func (a *Allocator) refresh(ag *agent, unres resources.Resources, now int64) {
 		a.sweep(ag, now)
 		return
 	}
-	if !ag.baseOK || !sameBase(&ag.base, &unres) {
+	// In place: a copy of base would load its ports' capacity, on the
+	// agent's next cache line, which nothing else in a visit reads.
+	if !ag.baseOK || !ag.base.EqualTo(&unres) {
 		ag.rebuild(a, unres)
 	}
-}
-
-// sameBase is base.Equal(unres) without copying base first: the copy also
-// loads the capacity of base's ports, on the agent's next cache line, which
-// nothing else in a visit reads.
-func sameBase(base, unres *resources.Resources) bool {
-	return base.Scalars == unres.Scalars && base.Ports.Equal(unres.Ports)
 }
 
 // blocked reports whether a filter of c on ag blocks offer o. inBase and
