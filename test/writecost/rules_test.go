@@ -20,23 +20,18 @@ import (
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/internal/builders"
-	"github.com/agora-sched/agora/internal/testenv"
 )
 
-// taskRules is the Task CRD's CEL validator, built from config/crd/bases as
-// the apiserver builds it.
+// taskRules is the Task CRD's CEL validator with the rules keep accepts
+// (the variant BenchmarkTaskWrites installs), built as the apiserver builds it.
 func taskRules(tb testing.TB, keep func(string) bool) (*cel.Validator, *structuralschema.Structural) {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "scheduling.agora.dev_tasks.yaml"))
+	dir, err := crdVariant(tb.TempDir(), keep)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var m map[string]any
-	if err := yaml.Unmarshal(data, &m); err != nil {
-		tb.Fatal(err)
-	}
-	filterRules(m, keep)
-	if data, err = yaml.Marshal(m); err != nil {
+	data, err := os.ReadFile(filepath.Join(dir, "scheduling.agora.dev_tasks.yaml"))
+	if err != nil {
 		tb.Fatal(err)
 	}
 	var crd apiextensionsv1.CustomResourceDefinition
