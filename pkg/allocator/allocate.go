@@ -54,52 +54,33 @@ func (a *Allocator) AllocateAppend(now time.Time, dst []Offer) []Offer {
 	return out
 }
 
-// visitBatch is how many agents visitAll reads ahead of visiting them.
-const visitBatch = 8
-
-// visitAll visits the agents in the round's order. Each visit starts with
-// cache (and often TLB) misses on an agent at a random address, and on its
-// filter bits, a second allocation found through it. Go has no prefetch
-// instruction, and a plain load that misses stalls the processor once it
-// is the oldest unfinished instruction; but independent loads issued back
-// to back are fetched in parallel. So agents are visited in batches: first
-// the batch's agents are read (their first line, and the line of the
-// filter fields), then the filter bits of those that have filters and,
-// of those with something to offer, the holding keys, the line where a
-// new holding's scalars go (the offer books one) and the line of the
-// spilled ports, which booking tests first, each step paying about
-// one miss's latency for the whole batch; then the visits find their data
-// in cache. The loads feed a sink field so that the compiler keeps them.
-//
-// Quiet agents (quiet.go) are left out of the batches unread.
+// visitAll visits the agents in the round's order, prefetching each
+// agent's lines a few visits ahead (prefetch.go). Quiet agents (quiet.go)
+// are left out unread.
 func (a *Allocator) visitAll(stage int, now int64, out *[]Offer) {
-	var buf [visitBatch]*agent
-	for i := 0; i < len(a.order); {
-		n := 0
-		for ; i < len(a.order) && n < visitBatch; i++ {
-			if j := a.order[i]; !a.isQuiet(j, now) {
-				buf[n] = a.agentList[j]
-				n++
-			}
-		}
-		batch := buf[:n]
-		var sink int64
-		for _, ag := range batch {
-			sink += int64(ag.n) + ag.nextExpiry
-		}
-		for _, ag := range batch {
-			if ag.filtered {
-				sink += ag.bits.readAhead()
-			}
-			if n := ag.n; n < inlineHeld && a.allocatable(&ag.freeS) {
-				sink += int64(ag.keys[0]) + ag.s[n][0] + int64(len(ag.moreRanges))
-			}
-		}
-		a.sink += sink
-		for _, ag := range batch {
-			a.visit(ag, stage, now, out)
+	list := a.visitList[:0]
+	for _, j := range a.order {
+		if !a.isQuiet(j, now) {
+			list = append(list, a.agentList[j])
 		}
 	}
+	ahead := func(i int) {
+		if k := i + 2*prefetchAhead; k < len(list) {
+			prefetchHead(list[k])
+		}
+		if k := i + prefetchAhead; 0 <= k && k < len(list) {
+			a.prefetchVisit(list[k])
+		}
+	}
+	for i := -2 * prefetchAhead; i < 0; i++ { // fill the pipeline
+		ahead(i)
+	}
+	for i, ag := range list {
+		ahead(i)
+		a.visit(ag, stage, now, out)
+	}
+	clear(list) // the scratch keeps no removed agent alive
+	a.visitList = list[:0]
 }
 
 // prepare sorts the role tree and frameworks for the round and marks the

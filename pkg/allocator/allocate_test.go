@@ -105,7 +105,7 @@ func testRecoverAll(t *testing.T, agents int) {
 	// handle is good only with the Allocator whose offer carried it).
 	a, _ := setup()
 	b, offers := setup()
-	if len(offers) < 2*recoverBatch+1 {
+	if len(offers) < 2*prefetchAhead+1 {
 		t.Fatalf("only %d offers", len(offers))
 	}
 	now := t0.Add(time.Second)

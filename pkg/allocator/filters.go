@@ -87,17 +87,6 @@ func (b filterBits) unset(i int32) {
 
 func (b filterBits) reset() { clear(b) }
 
-// readAhead reads a word of each of b's cache lines, so that a batch of
-// agents fetches its filter state together (visitAll, RecoverAll); the
-// caller feeds the sum to a sink.
-func (b filterBits) readAhead() int64 {
-	var s int64
-	for w := 0; w < len(b); w += 8 { // a word per cache line
-		s += int64(b[w])
-	}
-	return s
-}
-
 // coveredAmong counts the covered slots that are in set.
 func (b filterBits) coveredAmong(set bitset) int {
 	n := 0

@@ -34,55 +34,42 @@ type Recovery struct {
 // client is dropped only once it holds nothing anywhere).
 func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 	ags, order := a.groupByAgent(rs)
-	defer clear(ags) // the scratch keeps no removed agent alive
+	defer clear(ags)          // the scratch keeps no removed agent alive
+	call := func(k int) int { // the index in rs of the k-th call
+		if order != nil {
+			return int(order[k])
+		}
+		return k
+	}
+	guess := func(j int) *agent { // rs[j]'s agent, perhaps a stale handle's
+		if ags != nil {
+			return ags[j]
+		}
+		return rs[j].Ref.ag
+	}
+	ahead := func(k int) {
+		if n := k + 2*prefetchAhead; n < len(rs) {
+			prefetchHead(guess(call(n)))
+		}
+		if n := k + prefetchAhead; 0 <= n && n < len(rs) {
+			j := call(n)
+			prefetchRecover(guess(j), rs[j].Refuse > 0)
+		}
+	}
+	for k := -2 * prefetchAhead; k < 0; k++ { // fill the pipeline
+		ahead(k)
+	}
 	var failed []indexedError
-	for i := 0; i < len(rs); i += recoverBatch {
-		n := min(recoverBatch, len(rs)-i)
-		var batch [recoverBatch]int
-		var bags [recoverBatch]*agent
-		for k := range n {
-			j := i + k
-			if order != nil {
-				j = int(order[j])
-			}
-			batch[k] = j
-			if ags != nil {
-				bags[k] = ags[j]
-			} else {
-				bags[k] = rs[j].Ref.ag
-			}
+	for k := range rs {
+		ahead(k)
+		j := call(k)
+		r := &rs[j]
+		ag := guess(j)
+		if ag == nil || ag.idx < 0 || ag.name != r.Agent {
+			ag = a.agents.get(r.Agent)
 		}
-		// Reads ahead: the first two lines of the batch's agents together,
-		// so that their cache misses overlap instead of each Recover
-		// waiting for its own. Their holdings are left to Recover: read
-		// here too (eight more lines an agent) they made grouped calls,
-		// which sweep the agents in order, slower at 20,000 agents.
-		var sink int64
-		for k := range n {
-			if ag := bags[k]; ag != nil && ag.idx >= 0 && ag.name == rs[batch[k]].Agent {
-				sink += int64(ag.keys[0])
-			} else {
-				bags[k] = a.agents.get(rs[batch[k]].Agent)
-			}
-		}
-		// A decline adds a filter: its agent's filter bits, the end of
-		// its filter records and its refused table are read next, each
-		// another miss; read them for the whole batch too.
-		for k := range n {
-			if ag := bags[k]; ag != nil && rs[batch[k]].Refuse > 0 && ag.filtered {
-				sink += ag.bits.readAhead()
-				sink += ag.recs[len(ag.recs)-1].until
-				if len(ag.refused) > 0 {
-					sink += int64(ag.refused[0].refs)
-				}
-			}
-		}
-		a.sink += sink
-		for k := range n {
-			r := &rs[batch[k]]
-			if err := a.recoverOn(bags[k], r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
-				failed = append(failed, indexedError{batch[k], err})
-			}
+		if err := a.recoverOn(ag, r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
+			failed = append(failed, indexedError{j, err})
 		}
 	}
 	slices.SortFunc(failed, func(x, y indexedError) int { return x.i - y.i })
@@ -92,9 +79,6 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 	}
 	return errors.Join(errs...)
 }
-
-// recoverBatch is how many agents RecoverAll reads ahead.
-const recoverBatch = 8
 
 type indexedError struct {
 	i   int
