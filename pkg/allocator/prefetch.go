@@ -59,11 +59,13 @@ func prefetchRecover(ag *agent, decline bool) {
 	}
 	if decline && ag.filtered {
 		ag.bits.prefetch()
-		if n := len(ag.recs); n > 0 {
-			prefetchRange(unsafe.Pointer(&ag.recs[n-1]), 2*unsafe.Sizeof(ag.recs[0])) // the last, and where the next goes
+		// Each slice is read once: a guess's slice must not change
+		// between its length and its element.
+		if recs := ag.recs; len(recs) > 0 {
+			prefetchRange(unsafe.Pointer(&recs[len(recs)-1]), 2*unsafe.Sizeof(recs[0])) // the last, and where the next goes
 		}
-		if len(ag.refused) > 0 {
-			prefetchRange(unsafe.Pointer(&ag.refused[0]), unsafe.Sizeof(ag.refused[0]))
+		if refused := ag.refused; len(refused) > 0 {
+			prefetchRange(unsafe.Pointer(&refused[0]), unsafe.Sizeof(refused[0]))
 		}
 	}
 	ag.prefetchHoldings(min(int(ag.n), inlineHeld))
