@@ -34,14 +34,16 @@ type Recovery struct {
 // client is dropped only once it holds nothing anywhere).
 func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 	ags, order := a.groupByAgent(rs)
-	defer clear(ags)          // the scratch keeps no removed agent alive
-	call := func(k int) int { // the index in rs of the k-th call
+	defer clear(ags) // the scratch keeps no removed agent alive
+	// call is the index in rs of the k-th call; guess is rs[j]'s agent,
+	// perhaps a stale handle's.
+	call := func(k int) int {
 		if order != nil {
 			return int(order[k])
 		}
 		return k
 	}
-	guess := func(j int) *agent { // rs[j]'s agent, perhaps a stale handle's
+	guess := func(j int) *agent {
 		if ags != nil {
 			return ags[j]
 		}
