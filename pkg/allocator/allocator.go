@@ -179,7 +179,6 @@ type Allocator struct {
 	required  scalars  // headroom still owed to unsatisfied guarantees
 	pos       []int    // positions of a role chain while re-sorting
 	visitList []*agent // visitAll's scratch: the agents to visit
-	sink      int64    // written by the reads ahead (Recover), so that they are kept
 
 	grouping grouping // RecoverAll's scratch (recoverall.go)
 }

@@ -125,18 +125,21 @@ func (a *Allocator) release(ag *agent, c *client, i int) {
 // this role on this agent anything that is a subset of r. Returning more
 // than is allocated fails with ErrNotAllocated and changes nothing.
 func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
-	return a.recoverOn(nil, fw, role, agentName, r, refuse, now)
+	ag := a.agents.get(agentName)
+	// The holding Recover needs is known only from the keys, on another
+	// line; fetching the holdings now overlaps their miss with the keys'.
+	prefetchRecover(ag, refuse > 0)
+	return a.recoverOn(ag, fw, role, agentName, r, refuse, now)
 }
 
-// recoverOn is Recover with the agent already looked up by RecoverAll
-// (nil: not yet), so that a batch does not hash each name twice.
+// recoverOn is Recover with the agent already looked up (nil: unknown, or
+// not yet), so that RecoverAll does not hash each name twice.
 func (a *Allocator) recoverOn(ag *agent, fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
 	const op = "Recover"
 	c, ag, err := a.lookupOn(ag, op, fw, role, agentName, r)
 	if err != nil {
 		return err
 	}
-	a.sink += ag.readHoldings()
 	i := ag.find(c)
 	var have resources.Resources
 	if i >= 0 {

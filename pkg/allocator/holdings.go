@@ -22,25 +22,6 @@ const (
 // inline for the first inlinePorts holdings (slice headers are 24 bytes),
 // and in moreRanges, allocated when needed, for the others.
 
-// readHoldings reads the scalars of the inline holdings in use. Recover
-// needs one of them, but learns which only from the keys, on another line
-// that is itself a cache miss; loads that depend on nothing but ag are
-// issued right after the agent's first one and fetched alongside it, so the
-// holding's line arrives with the agent instead of after it. The lines of
-// unused holdings are left alone (an agent with two holdings reads two
-// lines, not nine): they would only push other agents out of the cache.
-func (ag *agent) readHoldings() int64 {
-	n := min(int(ag.n), inlineHeld)
-	if n == 0 {
-		return 0
-	}
-	s := ag.s[n-1][len(ag.s[n-1])-1] // the line the last holding ends on
-	for i := 0; i < n; i += 2 {      // 32 bytes a holding: two a line
-		s += ag.s[i][0]
-	}
-	return s
-}
-
 // find returns the index of c's holding on ag, or -1.
 func (ag *agent) find(c *client) int {
 	if c == nil {
