@@ -51,7 +51,10 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 	}
 	ahead := func(k int) {
 		if n := k + 2*prefetchAhead; n < len(rs) {
-			prefetchHead(guess(call(n)))
+			j := call(n)
+			// The calls are read in the agents' order, not their own.
+			prefetchRange(unsafe.Pointer(&rs[j]), unsafe.Sizeof(rs[j]))
+			prefetchHead(guess(j))
 		}
 		if n := k + prefetchAhead; 0 <= n && n < len(rs) {
 			j := call(n)
