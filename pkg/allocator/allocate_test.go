@@ -162,6 +162,57 @@ func testRecoverAll(t *testing.T, agents int) {
 	}
 }
 
+// TestRecoverAllDroppedClient: RecoverAll looks each call's client up
+// before it makes any call; a client dropped by an earlier call of the
+// batch (it left the role and returned its last holding) is not used by a
+// later one, which fails as it would one by one.
+func TestRecoverAllDroppedClient(t *testing.T) {
+	one := mustParse("cpus:1")
+	setup := func() (*Allocator, []string) {
+		a := New(Options{Seed: 7})
+		must(t, a.AddFramework(FrameworkInfo{ID: "f"}))
+		must(t, a.AddFramework(FrameworkInfo{ID: "g"}))
+		names := addAgents(t, a, 2*groupMin, "cpus:4;mem:4Gi")
+		must(t, a.AddAllocation("f", DefaultRole, names[0], one))
+		for _, n := range names {
+			must(t, a.AddAllocation("g", DefaultRole, n, one))
+		}
+		must(t, a.UpdateFramework(FrameworkInfo{ID: "f", Roles: []string{"other"}}))
+		return a, names
+	}
+	a, names := setup()
+	var rs []Recovery
+	for i, n := range names {
+		if i == len(names)/2 {
+			// On one agent, so kept in this order: the first empties
+			// f's only holding and drops its client.
+			for range 2 {
+				rs = append(rs, Recovery{FrameworkID: "f", Role: DefaultRole, Agent: names[0], Resources: one})
+			}
+		}
+		rs = append(rs, Recovery{FrameworkID: "g", Role: DefaultRole, Agent: n, Resources: one})
+	}
+	err := a.RecoverAll(rs, t0)
+	if !errors.Is(err, ErrNotAllocated) || len(strings.Split(err.Error(), "\n")) != 1 {
+		t.Fatalf("RecoverAll: %v, want one ErrNotAllocated (f's second call)", err)
+	}
+	b, _ := setup()
+	var want error
+	for _, r := range rs {
+		if err := b.Recover(r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, t0); err != nil {
+			want = err
+		}
+	}
+	if want == nil || err.Error() != want.Error() {
+		t.Fatalf("RecoverAll: %v; one by one: %v", err, want)
+	}
+	for _, x := range []*Allocator{a, b} {
+		if err := checkBooks(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestRecoverAllRefs: a Recovery that carries its offer's agent handle
 // returns to that agent; a handle on an agent since removed, or one that
 // names another agent than Agent, is ignored and the name decides.

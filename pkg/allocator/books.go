@@ -128,15 +128,16 @@ func (a *Allocator) Recover(fw, role, agentName string, r resources.Resources, r
 	ag := a.agents.get(agentName)
 	// The holding Recover needs is known only from the keys, on another
 	// line; fetching the holdings now overlaps their miss with the keys'.
-	prefetchRecover(ag, refuse > 0)
-	return a.recoverOn(ag, fw, role, agentName, r, refuse, now)
+	prefetchRecover(ag, nil, refuse > 0)
+	return a.recoverOn(ag, nil, fw, role, agentName, r, refuse, now)
 }
 
-// recoverOn is Recover with the agent already looked up (nil: unknown, or
-// not yet), so that RecoverAll does not hash each name twice.
-func (a *Allocator) recoverOn(ag *agent, fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
+// recoverOn is Recover with the agent, and perhaps the client, already
+// looked up (nil: unknown, or not yet), so that RecoverAll does not hash
+// each name twice.
+func (a *Allocator) recoverOn(ag *agent, c *client, fw, role, agentName string, r resources.Resources, refuse time.Duration, now time.Time) error {
 	const op = "Recover"
-	c, ag, err := a.lookupOn(ag, op, fw, role, agentName, r)
+	c, ag, err := a.lookupOn(ag, c, op, fw, role, agentName, r)
 	if err != nil {
 		return err
 	}
@@ -216,17 +217,22 @@ func sameSlice(a, b resources.Ranges) bool {
 // (canonical already): reading them again costs cache misses on the
 // decline path.
 func (a *Allocator) lookup(op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
-	return a.lookupOn(nil, op, fw, role, agentName, r)
+	return a.lookupOn(nil, nil, op, fw, role, agentName, r)
 }
 
-// lookupOn is lookup with agentName's agent already found (nil: not yet).
-func (a *Allocator) lookupOn(ag *agent, op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
+// lookupOn is lookup with agentName's agent already found (nil: not yet),
+// and perhaps fw's client in role, found earlier: it is used while it has
+// its slot (clients are dropped, never added, between the two).
+func (a *Allocator) lookupOn(ag *agent, c *client, op, fw, role, agentName string, r resources.Resources) (*client, *agent, error) {
 	if err := r.ScalarsOnly().Validate(); err != nil {
 		return nil, nil, errorf(op, fwSubject(fw), ErrInvalid, "resources: %v", err)
 	}
-	f, ok := a.frameworks[fw]
-	if !ok {
-		return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
+	var f *framework
+	if c == nil || a.slots[c.slot].c != c {
+		var ok bool
+		if f, ok = a.frameworks[fw]; !ok {
+			return nil, nil, errorf(op, fwSubject(fw), ErrUnknownFramework, "")
+		}
 	}
 	if ag == nil {
 		ag = a.agents.get(agentName)
@@ -234,7 +240,9 @@ func (a *Allocator) lookupOn(ag *agent, op, fw, role, agentName string, r resour
 	if ag == nil {
 		return nil, nil, errorf(op, agentSubject(agentName), ErrUnknownAgent, "")
 	}
-	c := f.clients[role]
+	if f != nil {
+		c = f.clients[role]
+	}
 	if len(r.Ports) > 0 {
 		if i := ag.find(c); i < 0 || !sameSlice(ag.portsOf(i), r.Ports) {
 			if err := r.Ports.Validate(); err != nil {

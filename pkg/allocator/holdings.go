@@ -27,17 +27,25 @@ func (ag *agent) find(c *client) int {
 	if c == nil {
 		return -1
 	}
-	n := int(ag.n)
-	for i, s := range ag.keys[:min(n, inlineHeld)] {
-		if s == c.slot {
-			return i
-		}
+	if i := ag.findInline(c.slot); i >= 0 {
+		return i
 	}
-	if n > inlineHeld {
+	if ag.n > inlineHeld {
 		for i, s := range ag.moreBy {
 			if s == c.slot {
 				return inlineHeld + i
 			}
+		}
+	}
+	return -1
+}
+
+// findInline returns the index of slot's holding among ag's inline ones,
+// or -1.
+func (ag *agent) findInline(slot int32) int {
+	for i, s := range ag.keys[:min(max(int(ag.n), 0), inlineHeld)] {
+		if s == slot {
+			return i
 		}
 	}
 	return -1

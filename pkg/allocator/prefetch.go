@@ -46,14 +46,15 @@ func (a *Allocator) prefetchVisit(ag *agent) {
 		ag.bits.prefetch()
 	}
 	if n := int(ag.n); n < inlineHeld && a.allocatable(&ag.freeS) {
-		ag.prefetchHoldings(n + 1)
+		ag.prefetchHoldings(0, n+1)
 	}
 }
 
 // prefetchRecover prefetches what a Recover on ag reads beyond its first
-// lines: its holdings and, for a decline, the filter state it adds to.
-// ag may be a guess (a stale handle): only addresses are taken from it.
-func prefetchRecover(ag *agent, decline bool) {
+// lines: c's holding (all inline holdings if c is nil) and, for a decline,
+// the filter state it adds to. ag may be a guess (a stale handle), and c
+// one dropped since: only addresses are taken from them.
+func prefetchRecover(ag *agent, c *client, decline bool) {
 	if ag == nil {
 		return
 	}
@@ -68,16 +69,22 @@ func prefetchRecover(ag *agent, decline bool) {
 			prefetchRange(unsafe.Pointer(&refused[0]), unsafe.Sizeof(refused[0]))
 		}
 	}
-	ag.prefetchHoldings(min(int(ag.n), inlineHeld))
+	if c == nil {
+		ag.prefetchHoldings(0, min(int(ag.n), inlineHeld))
+	} else if i := ag.findInline(c.slot); i >= 0 {
+		// An agent holds for about one client per task: of its
+		// holdings' lines, a Recover reads one.
+		ag.prefetchHoldings(i, i+1)
+	}
 }
 
-// prefetchHoldings prefetches the scalars of ag's first n inline holdings,
-// and their ports if some may have ports.
-func (ag *agent) prefetchHoldings(n int) {
-	if n == 0 {
+// prefetchHoldings prefetches the scalars of ag's inline holdings from to
+// end-1, and the inline ports if some holding may have ports.
+func (ag *agent) prefetchHoldings(from, end int) {
+	if from >= end {
 		return
 	}
-	prefetchRange(unsafe.Pointer(&ag.s[0]), uintptr(n)*unsafe.Sizeof(ag.s[0]))
+	prefetchRange(unsafe.Pointer(&ag.s[from]), uintptr(end-from)*unsafe.Sizeof(ag.s[0]))
 	if ag.heldPorts {
 		prefetchRange(unsafe.Pointer(&ag.ranges[0]), unsafe.Offsetof(ag.moreRanges)+unsafe.Sizeof(ag.moreRanges)-unsafe.Offsetof(ag.ranges))
 	}

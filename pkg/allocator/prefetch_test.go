@@ -19,7 +19,7 @@ func TestPrefetchNeverFaults(t *testing.T) {
 		prefetchLines(c.p, c.n)
 	}
 	prefetchHead(nil)
-	prefetchRecover(nil, true)
+	prefetchRecover(nil, nil, true)
 }
 
 // TestPrefetchRangeLines: a range is prefetched by every line it spans,

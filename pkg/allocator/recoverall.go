@@ -33,10 +33,12 @@ type Recovery struct {
 // a call can be made depends only on the earlier calls on its agent (a
 // client is dropped only once it holds nothing anywhere).
 func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
-	ags, order := a.groupByAgent(rs)
-	defer clear(ags) // the scratch keeps no removed agent alive
+	ags, cs, order := a.groupByAgent(rs)
+	defer clear(ags) // the scratch keeps no removed agent or client alive
+	defer clear(cs)
 	// call is the index in rs of the k-th call; guess is rs[j]'s agent,
-	// perhaps a stale handle's.
+	// perhaps a stale handle's; client is its client when the calls
+	// began (nil: none, or not looked up).
 	call := func(k int) int {
 		if order != nil {
 			return int(order[k])
@@ -49,6 +51,12 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		}
 		return rs[j].Ref.ag
 	}
+	client := func(j int) *client {
+		if cs != nil {
+			return cs[j]
+		}
+		return nil
+	}
 	ahead := func(k int) {
 		if n := k + 2*prefetchAhead; n < len(rs) {
 			j := call(n)
@@ -58,7 +66,7 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		}
 		if n := k + prefetchAhead; 0 <= n && n < len(rs) {
 			j := call(n)
-			prefetchRecover(guess(j), rs[j].Refuse > 0)
+			prefetchRecover(guess(j), client(j), rs[j].Refuse > 0)
 		}
 	}
 	for k := -2 * prefetchAhead; k < 0; k++ { // fill the pipeline
@@ -73,7 +81,7 @@ func (a *Allocator) RecoverAll(rs []Recovery, now time.Time) error {
 		if ag == nil || ag.idx < 0 || ag.name != r.Agent {
 			ag = a.agents.get(r.Agent)
 		}
-		if err := a.recoverOn(ag, r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
+		if err := a.recoverOn(ag, client(j), r.FrameworkID, r.Role, r.Agent, r.Resources, r.Refuse, now); err != nil {
 			failed = append(failed, indexedError{j, err})
 		}
 	}
@@ -98,29 +106,37 @@ var groupMin = 128
 const groupBuckets = 4096
 
 // groupByAgent returns each call's agent (from its handle, or looked up by
-// name; nil if unknown) and the order to make the calls in: by the
-// agent's address, calls on one agent (and calls whose agent is unknown)
-// in the order given. It returns nil, nil for few calls: in order.
+// name; nil if unknown), its client (nil if none) and the order to make
+// the calls in: by the agent's address, calls on one agent (and calls
+// whose agent is unknown) in the order given. It returns nil, nil, nil for
+// few calls: in order. The clients are looked up here, in the order of rs,
+// so that the prefetches know which holding each call reads.
 //
 // The sort is one pass of a counting sort on the addresses' 1 KiB slots
 // (an agent is a 1 KiB object, TestAgentLayout), scaled down to at most
 // groupBuckets buckets: agents close in memory share a bucket, which is
 // all the sweep needs. Go's collector does not move objects, so an
 // address is a stable key for the call.
-func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
+func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []*client, []int32) {
 	if len(rs) < groupMin {
-		return nil, nil
+		return nil, nil, nil
 	}
 	g := &a.grouping
 	g.ags = slices.Grow(g.ags[:0], len(rs))[:len(rs)]
+	g.cs = slices.Grow(g.cs[:0], len(rs))[:len(rs)]
 	g.order = slices.Grow(g.order[:0], len(rs))[:len(rs)]
 	lo, hi := ^uintptr(0), uintptr(0)
 	for i := range rs {
-		ag := rs[i].Ref.ag
+		r := &rs[i]
+		ag := r.Ref.ag
 		if ag == nil {
-			ag = a.agents.get(rs[i].Agent)
+			ag = a.agents.get(r.Agent)
 		}
 		g.ags[i] = ag
+		g.cs[i] = nil
+		if f := a.frameworks[r.FrameworkID]; f != nil {
+			g.cs[i] = f.clients[r.Role]
+		}
 		if ag != nil {
 			k := slotOf(ag)
 			lo, hi = min(lo, k), max(hi, k)
@@ -151,7 +167,7 @@ func (a *Allocator) groupByAgent(rs []Recovery) ([]*agent, []int32) {
 		g.order[cnt[b]] = int32(i)
 		cnt[b]++
 	}
-	return g.ags, g.order
+	return g.ags, g.cs, g.order
 }
 
 // slotOf is ag's 1 KiB slot in the address space.
@@ -160,6 +176,7 @@ func slotOf(ag *agent) uintptr { return uintptr(unsafe.Pointer(ag)) >> 10 }
 // grouping is groupByAgent's scratch, reused from call to call.
 type grouping struct {
 	ags   []*agent
+	cs    []*client
 	order []int32
 	cnt   [groupBuckets + 1]int32
 }
