@@ -163,9 +163,9 @@ func testRecoverAll(t *testing.T, agents int) {
 }
 
 // TestRecoverAllDroppedClient: RecoverAll looks each call's client up
-// before it makes any call; a client dropped by an earlier call of the
-// batch (it left the role and returned its last holding) is not used by a
-// later one, which fails as it would one by one.
+// before it makes any call; a later call on a client that an earlier call
+// of the batch dropped (it left the role and returned its last holding)
+// fails as it would one by one, and the books stay whole.
 func TestRecoverAllDroppedClient(t *testing.T) {
 	one := mustParse("cpus:1")
 	setup := func() (*Allocator, []string) {

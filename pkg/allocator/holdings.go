@@ -43,7 +43,7 @@ func (ag *agent) find(c *client) int {
 // findInline returns the index of slot's holding among ag's inline ones,
 // or -1.
 func (ag *agent) findInline(slot int32) int {
-	for i, s := range ag.keys[:min(max(int(ag.n), 0), inlineHeld)] {
+	for i, s := range ag.keys[:min(int(ag.n), inlineHeld)] {
 		if s == slot {
 			return i
 		}
