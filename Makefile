@@ -64,9 +64,9 @@ bench: ## Allocator micro-benchmarks (see docs/benchmarks.md).
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./pkg/allocator/
 
 .PHONY: bench-writes
-bench-writes: ## apiserver CPU per write of a task's life, with and without the Task CRD's CEL rules, and the rules' own cost in process (see docs/benchmarks.md).
+bench-writes: ## apiserver CPU per write of a task's life, with and without the Task CRD's CEL rules, beside a schemaless custom resource and a ConfigMap, and the rules' own cost in process (see docs/benchmarks.md).
 	$(GO) test -run '^$$' -bench BenchmarkTaskStatusRules -count 3 ./test/writecost/
-	$(GO) test -run '^$$' -bench BenchmarkTaskWrites -benchtime 2000x -count 3 ./test/writecost/
+	$(GO) test -run '^$$' -bench 'BenchmarkTaskWrites|BenchmarkPeerWrites' -benchtime 2000x -count 3 ./test/writecost/
 
 .PHONY: bench-scale
 bench-scale: bins ## Scale benchmark: master, 1000 simulated agents, SDK frameworks vs the apiserver ceiling and kube-scheduler (BENCH_SCALE_FLAGS=-h lists flags).

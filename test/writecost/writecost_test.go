@@ -2,8 +2,11 @@
 // task's life (create, RUNNING, terminal, delete), and how much of it the
 // Task CRD's CEL rules take: the scale benchmark (hack/bench) is too noisy
 // on shared machines to show a change of a few percent, while this one
-// runs nothing but those writes. BenchmarkTaskStatusRules times the rules
-// alone, in process, for changes too small for the apiserver's CPU to show.
+// runs nothing but those writes. BenchmarkPeerWrites makes the same writes
+// to two peers on the same apiserver, a custom resource with no schema and
+// a ConfigMap, so that a Task's cost can be set beside theirs.
+// BenchmarkTaskStatusRules times the rules alone, in process, for changes
+// too small for the apiserver's CPU to show.
 // Run them with make bench-writes; make test runs only the harness's own
 // tests. docs/benchmarks.md records what they measured.
 package writecost
@@ -70,33 +73,53 @@ func TestMain(m *testing.M) {
 // metric counts in steps of 10 ms.
 func BenchmarkTaskWrites(b *testing.B) {
 	for _, v := range variants {
-		b.Run(v.name, func(b *testing.B) {
-			e := envs[v.name]
-			if e == nil {
-				dir, err := crdVariant(b.TempDir(), v.keep)
-				if err != nil {
-					b.Fatal(err)
-				}
-				// TempDir goes with this call; the CRDs are installed by then.
-				if e, err = testenv.StartWithCRDs(dir); err != nil {
-					b.Fatal(err)
-				}
-				envs[v.name] = e
-			}
-			measure(b, e)
-		})
+		b.Run(v.name, func(b *testing.B) { measure(b, envFor(b, v.name, v.keep)) })
 	}
 }
 
+// envFor is the control plane of a variant, started on first use.
+func envFor(b *testing.B, name string, keep func(string) bool) *testenv.Env {
+	if e := envs[name]; e != nil {
+		return e
+	}
+	dir, err := crdVariant(b.TempDir(), keep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// TempDir goes with the calling benchmark; the CRDs are installed by then.
+	e, err := testenv.StartWithCRDs(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	envs[name] = e
+	return e
+}
+
 func measure(b *testing.B, e *testenv.Env) {
+	runLife(b, e, taskLife(e.Client, e.Namespace(b, "wc")))
+}
+
+// life is what a task's four writes are for one kind of object: the
+// Task itself, or a peer that shows what the apiserver's path for that
+// kind costs beside it.
+type life struct {
+	create func(ctx context.Context, i int) (resourceVersion string, err error)
+	// patch writes fields as the agent writes a status: a merge patch
+	// conditioned on the resourceVersion last seen, which it updates.
+	patch  func(ctx context.Context, i int, rv *string, fields map[string]any) error
+	delete func(ctx context.Context, i int) error
+}
+
+// runLife makes b.N objects live a task's life, phase by phase (all
+// creates, then all RUNNING writes, ...) by 16 clients, and reports the
+// apiserver's CPU per write of each phase.
+func runLife(b *testing.B, e *testenv.Env, l life) {
 	ctx := context.Background()
 	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		b.Fatal(err)
 	}
-	ns := e.Namespace(b, "wc")
 	rvs := make([]string, b.N)
-	name := func(i int) string { return fmt.Sprintf("t-%d", i) }
 	phase := func(unit string, write func(i int) error) {
 		before := apiserverCPU(ctx, b, cs)
 		inParallel(b.N, func(i int) {
@@ -107,43 +130,63 @@ func measure(b *testing.B, e *testenv.Env) {
 		b.ReportMetric((apiserverCPU(ctx, b, cs)-before)*1000/float64(b.N), unit)
 	}
 	b.ResetTimer()
-	phase("create-cpu-ms", func(i int) error {
-		t := builders.Task(ns, name(i), "fw").OfferRef("fw-agent-1-abcde", "1111-2222", "agent-1").Resources(builders.Res("1", "1Gi")).Obj()
-		t.Annotations = map[string]string{"sim.agora.dev/duration": "1s"}
-		t.OwnerReferences = []metav1.OwnerReference{{APIVersion: agorav1.GroupVersion.String(), Kind: "Framework", Name: "fw", UID: "3333-4444"}}
-		err := e.Client.Create(ctx, t)
-		rvs[i] = t.ResourceVersion
+	phase("create-cpu-ms", func(i int) (err error) {
+		rvs[i], err = l.create(ctx, i)
 		return err
 	})
 	now := metav1.Now()
 	phase("running-cpu-ms", func(i int) error {
-		return patchStatus(ctx, e.Client, ns, name(i), &rvs[i], map[string]any{
+		return l.patch(ctx, i, &rvs[i], map[string]any{
 			"state": agorav1.TaskRunning, "source": agorav1.SourceExecutor, "bindTime": now, "role": "*",
-			"startTime": now, "sandbox": "sim://" + ns + "/" + name(i),
+			"startTime": now, "sandbox": "sim://" + taskName(i),
 		})
 	})
 	phase("terminal-cpu-ms", func(i int) error {
-		return patchStatus(ctx, e.Client, ns, name(i), &rvs[i], map[string]any{
+		return l.patch(ctx, i, &rvs[i], map[string]any{
 			"state": agorav1.TaskFinished, "source": agorav1.SourceExecutor, "completionTime": now, "exitCode": 0,
 		})
 	})
-	phase("delete-cpu-ms", func(i int) error {
-		return e.Client.Delete(ctx, &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name(i)}})
-	})
+	phase("delete-cpu-ms", func(i int) error { return l.delete(ctx, i) })
+}
+
+func taskName(i int) string { return fmt.Sprintf("t-%d", i) }
+
+// benchTask is a Task shaped like the scale benchmark's.
+func benchTask(ns string, i int) *agorav1.Task {
+	t := builders.Task(ns, taskName(i), "fw").OfferRef("fw-agent-1-abcde", "1111-2222", "agent-1").Resources(builders.Res("1", "1Gi")).Obj()
+	t.Annotations = map[string]string{"sim.agora.dev/duration": "1s"}
+	t.OwnerReferences = []metav1.OwnerReference{{APIVersion: agorav1.GroupVersion.String(), Kind: "Framework", Name: "fw", UID: "3333-4444"}}
+	return t
+}
+
+// taskLife is a Task's life as the framework and the agent write it.
+func taskLife(c client.Client, ns string) life {
+	return life{
+		create: func(ctx context.Context, i int) (string, error) {
+			t := benchTask(ns, i)
+			err := c.Create(ctx, t)
+			return t.ResourceVersion, err
+		},
+		patch: func(ctx context.Context, i int, rv *string, status map[string]any) error {
+			return patchStatus(ctx, c, &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: taskName(i)}}, rv, status)
+		},
+		delete: func(ctx context.Context, i int) error {
+			return c.Delete(ctx, &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: taskName(i)}})
+		},
+	}
 }
 
 // patchStatus writes status as the agent does: a merge patch of the status
 // subresource conditioned on the resourceVersion it last saw.
-func patchStatus(ctx context.Context, c client.Client, ns, name string, rv *string, status map[string]any) error {
+func patchStatus(ctx context.Context, c client.Client, obj client.Object, rv *string, status map[string]any) error {
 	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": *rv}, "status": status})
 	if err != nil {
 		return err
 	}
-	t := &agorav1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	if err := c.Status().Patch(ctx, t, client.RawPatch(types.MergePatchType, body)); err != nil {
+	if err := c.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
 		return err
 	}
-	*rv = t.ResourceVersion
+	*rv = obj.GetResourceVersion()
 	return nil
 }
 
@@ -210,7 +253,7 @@ func crdVariant(dir string, keep func(rule string) bool) (string, error) {
 			return "", err
 		}
 	}
-	return dir, nil
+	return dir, os.WriteFile(filepath.Join(dir, "writecost_untyped.yaml"), []byte(untypedCRD), 0o644)
 }
 
 // filterRules drops, anywhere in v, the x-kubernetes-validations rules
