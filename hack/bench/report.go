@@ -142,17 +142,7 @@ func printResult(w io.Writer, c *config, title string, r *result) {
 			fmt.Fprintf(w, "| %s | "+rw.format+" |\n", rw.label, v)
 		}
 	}
-	if fin, ok := r.get("agora.finished"); ok && fin > 0 {
-		fmt.Fprintln(w, "\napiserver writes per finished task, by resource (Agora phase, and its acknowledgements):")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| resource | writes | per task |")
-		fmt.Fprintln(w, "|---|---|---|")
-		for _, k := range append(slices.Clone(reportedResources), "other") {
-			if v := r.writes[k]; v != 0 {
-				fmt.Fprintf(w, "| %s | %.0f | %.2f |\n", k, v, v/fin)
-			}
-		}
-	}
+	writesByResource(w, r)
 	fmt.Fprintln(w)
 	for _, g := range goals(c, r) {
 		fmt.Fprintln(w, g)
@@ -278,4 +268,34 @@ func median(vs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// writesByResource prints Agora's writes per finished task by resource,
+// beside the kube-scheduler reference's writes per bound pod in the same
+// run (its node Leases, pod creates, bindings and events).
+func writesByResource(w io.Writer, r *result) {
+	fin, ok := r.get("agora.finished")
+	if !ok || fin <= 0 {
+		return
+	}
+	_, sched := r.get("sched.writes_per_pod")
+	fmt.Fprintln(w, "\napiserver writes per finished task, by resource (Agora phase, and its acknowledgements):")
+	fmt.Fprintln(w)
+	if sched {
+		fmt.Fprintln(w, "| resource | writes | per task | kube-scheduler reference, per bound pod |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+	} else {
+		fmt.Fprintln(w, "| resource | writes | per task |")
+		fmt.Fprintln(w, "|---|---|---|")
+	}
+	for _, k := range append(slices.Clone(reportedResources), "other") {
+		v := r.writes[k]
+		ref, _ := r.get("sched.writes_per_pod." + k)
+		switch {
+		case sched && (v != 0 || ref != 0):
+			fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f |\n", k, v, v/fin, ref)
+		case !sched && v != 0:
+			fmt.Fprintf(w, "| %s | %.0f | %.2f |\n", k, v, v/fin)
+		}
+	}
 }

@@ -121,6 +121,9 @@ func runOnce(ctx context.Context, c *config, root, binDir, dir string) (*result,
 	r.set("sched.c2b_p99_ms", ms(sr.createdToBound.pct(99)))
 	if sr.bound > 0 {
 		r.set("sched.writes_per_pod", sr.writes.total()/float64(sr.bound))
+		for k, v := range sr.writes.split() {
+			r.set("sched.writes_per_pod."+k, v/float64(sr.bound))
+		}
 	}
 	r.derive()
 	return r, nil
