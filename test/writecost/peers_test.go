@@ -7,15 +7,12 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsinternal "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 )
 
 // untypedCRD is a custom resource with no schema beyond "any object" and a
@@ -121,18 +118,7 @@ func configMapLife(c client.Client, ns string) life {
 // TestUntypedCRD: the peer's CRD is one the apiserver takes (strict YAML,
 // a structural schema), so that BenchmarkPeerWrites' control plane starts.
 func TestUntypedCRD(t *testing.T) {
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict([]byte(untypedCRD), &crd); err != nil {
-		t.Fatal(err)
-	}
-	var internal apiextensionsinternal.JSONSchemaProps
-	if err := apiextensionsv1.Convert_v1_JSONSchemaProps_To_apiextensions_JSONSchemaProps(crd.Spec.Versions[0].Schema.OpenAPIV3Schema, &internal, nil); err != nil {
-		t.Fatal(err)
-	}
-	ss, err := structuralschema.NewStructural(&internal)
-	if err != nil {
-		t.Fatal(err)
-	}
+	crd, ss := structuralOf(t, []byte(untypedCRD))
 	if errs := structuralschema.ValidateStructural(nil, ss); len(errs) > 0 {
 		t.Fatalf("the Untyped schema is not structural: %v", errs.ToAggregate())
 	}

@@ -34,6 +34,14 @@ func taskRules(tb testing.TB, keep func(string) bool) (*cel.Validator, *structur
 	if err != nil {
 		tb.Fatal(err)
 	}
+	_, ss := structuralOf(tb, data)
+	return cel.NewValidator(ss, true, celconfig.PerCallLimit), ss
+}
+
+// structuralOf reads a CRD strictly and builds its first version's
+// structural schema, as the apiserver does.
+func structuralOf(tb testing.TB, data []byte) (*apiextensionsv1.CustomResourceDefinition, *structuralschema.Structural) {
+	tb.Helper()
 	var crd apiextensionsv1.CustomResourceDefinition
 	if err := yaml.UnmarshalStrict(data, &crd); err != nil {
 		tb.Fatal(err)
@@ -46,7 +54,7 @@ func taskRules(tb testing.TB, keep func(string) bool) (*cel.Validator, *structur
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cel.NewValidator(ss, true, celconfig.PerCallLimit), ss
+	return &crd, ss
 }
 
 // statusWrites are a task's RUNNING and terminal status writes as the
