@@ -67,6 +67,7 @@ func untypedLife(c client.Client, ns string) life {
 		return u
 	}
 	return life{
+		ns: ns,
 		create: func(ctx context.Context, i int) (string, error) {
 			m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(benchTask(ns, i))
 			if err != nil {
@@ -89,6 +90,7 @@ func configMapLife(c client.Client, ns string) life {
 		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: taskName(i)}}
 	}
 	return life{
+		ns: ns,
 		create: func(ctx context.Context, i int) (string, error) {
 			cm := obj(i)
 			cm.Data = map[string]string{"k": "v"}

@@ -103,6 +103,7 @@ func measure(b *testing.B, e *testenv.Env) {
 // Task itself, or a peer that shows what the apiserver's path for that
 // kind costs beside it.
 type life struct {
+	ns     string // where its objects live
 	create func(ctx context.Context, i int) (resourceVersion string, err error)
 	// patch writes fields as the agent writes a status: a merge patch
 	// conditioned on the resourceVersion last seen, which it updates.
@@ -138,7 +139,7 @@ func runLife(b *testing.B, e *testenv.Env, l life) {
 	phase("running-cpu-ms", func(i int) error {
 		return l.patch(ctx, i, &rvs[i], map[string]any{
 			"state": agorav1.TaskRunning, "source": agorav1.SourceExecutor, "bindTime": now, "role": "*",
-			"startTime": now, "sandbox": "sim://" + taskName(i),
+			"startTime": now, "sandbox": "sim://" + l.ns + "/" + taskName(i),
 		})
 	})
 	phase("terminal-cpu-ms", func(i int) error {
@@ -162,6 +163,7 @@ func benchTask(ns string, i int) *agorav1.Task {
 // taskLife is a Task's life as the framework and the agent write it.
 func taskLife(c client.Client, ns string) life {
 	return life{
+		ns: ns,
 		create: func(ctx context.Context, i int) (string, error) {
 			t := benchTask(ns, i)
 			err := c.Create(ctx, t)
