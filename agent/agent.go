@@ -234,6 +234,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// An error return stops what was started (the Lease renewals above
+	// all) before waiting for it: a live Lease on an agent that gave up
+	// would keep the master binding tasks to it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	wg.Go(func() { a.housekeeping(ctx) })
 
 	if err := a.recover(ctx); err != nil {

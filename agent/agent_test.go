@@ -327,3 +327,28 @@ func TestStatusWritesStandInForRenewals(t *testing.T) {
 		t.Errorf("the Lease was renewed %s after the previous renewal while the agent's status changed every 250 ms; want about 3 intervals of %s", gap.Round(time.Millisecond), interval)
 	}
 }
+
+// TestForgetAfterLaunchReturns: a task that ends before its Launch returns
+// is forgotten by the executor too (its checkpoint, its cgroups), once
+// Launch has returned and not before.
+func TestForgetAfterLaunchReturns(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("forget")
+	ex := newFakeExec()
+	ex.release = make(chan struct{})
+	_, _ = startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:2;mem:2Gi"), Executor: ex})
+	tk := newTask(t, ns, "quick", name, builders.Res("100m", "32Mi"))
+	bind(t, tk)
+	waitState(t, tk, agorav1.TaskFinished, 10*time.Second)
+	id := string(tk.UID)
+	if n := ex.forgets(id); n != 0 {
+		t.Fatalf("Executor.Forget called %d times while Launch was in flight", n)
+	}
+	close(ex.release)
+	eventually(t, 10*time.Second, "Executor.Forget called once Launch returned", func() bool { return ex.forgets(id) > 0 })
+	time.Sleep(200 * time.Millisecond) // room for a second call to show
+	if n := ex.forgets(id); n != 1 {
+		t.Errorf("Executor.Forget called %d times, want 1", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agora-sched/agora/agent"
 	"github.com/agora-sched/agora/agent/runtime"
@@ -108,6 +109,27 @@ func TestRealExecutor(t *testing.T) {
 	waitState(t, long, agorav1.TaskRunning, 30*time.Second)
 	setKill(t, long)
 	waitState(t, long, agorav1.TaskKilled, 30*time.Second)
+}
+
+// TestLongLaunchErrorIsClipped: a launch error longer than the CRD's
+// 4096-character status.message is still reported, clipped to fit.
+func TestLongLaunchErrorIsClipped(t *testing.T) {
+	e := newRealEnv(t)
+	_, stop := e.start()
+	defer stop()
+	// A 4083-character working directory that does not exist: the
+	// launch error quotes it, with more words around it.
+	wd := "/nonexistent/" + strings.Repeat("d", 200) + strings.Repeat("/d", 1935)
+	tk := newTask(t, e.ns, "longwd", e.agentNam, builders.Res("100m", "32Mi"), func(tk *agorav1.Task) {
+		tk.Spec.Command = agorav1.CommandInfo{Shell: ptr("true"), WorkingDir: wd}
+	})
+	bind(t, tk)
+	got := waitState(t, tk, agorav1.TaskFailed, 30*time.Second)
+	n := utf8.RuneCountInString(got.Status.Message)
+	if got.Status.Reason != agorav1.ReasonContainerLaunchFailed || n > 4096 || !strings.HasSuffix(got.Status.Message, "…") {
+		t.Errorf("reason %q, message of %d characters ending %q; want %s and a clipped message of at most 4096",
+			got.Status.Reason, n, got.Status.Message[max(0, len(got.Status.Message)-20):], agorav1.ReasonContainerLaunchFailed)
+	}
 }
 
 // TestRealRestart stops the agent while tasks run (their supervisors carry

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -105,6 +106,28 @@ func optional(s string) any {
 	return s
 }
 
+// maxMessage is the CRD's limit on status.message, in characters (Unicode
+// code points, as the apiserver counts them).
+const maxMessage = 4096
+
+// clipMessage shortens a message longer than maxMessage to fit, cutting at a
+// character boundary and ending it with "…". Every message the agent writes
+// passes here (see patch): the CRD refuses a longer one, and the write would
+// be retried forever with the task's state never shown.
+func clipMessage(s string) string {
+	if utf8.RuneCountInString(s) <= maxMessage {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxMessage-1 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
 // runningWrite is TASK_RUNNING; after LOST or UNREACHABLE it says the agent
 // came back (Mesos 1.5+ partition awareness).
 func runningWrite(t *task) *statusWrite {
@@ -175,6 +198,9 @@ func healthWrite(t *task) *statusWrite {
 // fails with a conflict instead of overwriting what someone else wrote.
 func (a *Agent) patch(ctx context.Context, w *statusWrite) (*agorav1.Task, error) {
 	a.addLogEndpoint(w.status)
+	if m, ok := w.status["message"].(string); ok {
+		w.status["message"] = clipMessage(m)
+	}
 	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"resourceVersion": w.preRV},
 		"status":   w.status,

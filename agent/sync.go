@@ -227,7 +227,7 @@ func (a *Agent) decideLocked(t *task, e agorav1.AssignedTask) plan {
 		p.kill, p.grace = true, t.grace
 	}
 	if t.gone {
-		p.forget = t.final != nil
+		p.forget = t.forgettable()
 		return p
 	}
 	if !t.launched && !t.launching && t.final == nil {
@@ -242,7 +242,7 @@ func (a *Agent) decideLocked(t *task, e agorav1.AssignedTask) plan {
 	}
 	if isTerminal(t.base.Status.State) {
 		// Written, by us (perhaps before a restart) or by someone else.
-		p.forget = t.final != nil
+		p.forget = t.forgettable()
 		return p
 	}
 	if a.paused {

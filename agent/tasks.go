@@ -49,6 +49,12 @@ type task struct {
 // holdsResources: an admitted task holds its resources until it ends.
 func (t *task) holdsResources() bool { return t.final == nil }
 
+// forgettable: t's end is known and no Launch is in flight. Forgetting t
+// while its Launch has not returned would skip Executor.Forget (launched is
+// not set yet) and leak its checkpoint and cgroups; launch queues t again
+// when it returns.
+func (t *task) forgettable() bool { return t.final != nil && !t.launching }
+
 // observe takes a Task object read from the apiserver.
 func (t *task) observe(obj *agorav1.Task) {
 	t.key = types.NamespacedName{Namespace: obj.Namespace, Name: obj.Name}
@@ -99,21 +105,34 @@ func (a *Agent) recover(ctx context.Context) error {
 	return nil
 }
 
-// initialSync reads the listed tasks the executor recovered, so their
-// resources count before any new task is admitted, then queues everything.
+// initialSync reads the Task of every recovered task it knows the name of,
+// then queues everything. It waits for every read, retrying failures, because
+// nothing may be admitted before: a recovered task's resources are known only
+// from its Task, and an unread one would count as nothing, so a task that
+// does not fit beside it could be admitted (invariant 1). Dispatch, and so
+// admission, starts after it returns.
 func (a *Agent) initialSync(ctx context.Context) {
 	a.mu.Lock()
 	var recovered []*task
-	for uid, e := range a.listed {
-		if t := a.tasks[uid]; t != nil {
-			t.key = types.NamespacedName{Namespace: e.Namespace, Name: e.Name}
+	for uid, t := range a.tasks { // only recovered tasks so far
+		if e, ok := a.listed[uid]; ok {
+			t.key = entryKey(e)
+		}
+		if t.key.Name != "" { // a nameless unlisted one is read as gone by sync
 			recovered = append(recovered, t)
 		}
 	}
 	a.mu.Unlock()
 	for _, t := range recovered {
-		if err := a.read(ctx, t); err != nil {
-			a.log.Error(err, "reading a recovered task", "task", t.key) // sync reads it again
+		err := recoveredReadBackoff.retry(ctx, func(ctx context.Context) bool {
+			err := a.read(ctx, t) // NotFound is no error: t is gone and will be killed
+			if err != nil {
+				a.log.Error(err, "reading a recovered task; retrying", "task", t.key)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return // ctx ended
 		}
 	}
 	a.mu.Lock()
@@ -132,6 +151,9 @@ func (a *Agent) initialSync(ctx context.Context) {
 		a.queue.Add(id)
 	}
 }
+
+// recoveredReadBackoff spaces initialSync's retries of a failed read.
+var recoveredReadBackoff = backoff{first: 100 * time.Millisecond, max: 5 * time.Second, jitter: 0.2}
 
 // readEvents applies the executor's events to the tasks and queues them.
 func (a *Agent) readEvents(ctx context.Context) {

@@ -1,0 +1,113 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/agora-sched/agora/agent"
+	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/internal/builders"
+)
+
+// TestRunReturnsRecoverError: Run returns the executor's Recover error
+// promptly, and the Lease it created is no longer renewed.
+func TestRunReturnsRecoverError(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	name := agentName("recerr")
+	injected := errors.New("injected: checkpoint directory unreadable")
+	ex := newFakeExec()
+	ex.recoverErr = injected
+	c, err := agent.NewClients(env.Config, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:2;mem:2Gi"),
+		Executor: ex, Clients: c, RenewInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, injected) {
+			t.Fatalf("Run = %v, want the Recover error %q", err, injected)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run has not returned 10s after Recover failed")
+	}
+	// Renewals stopped with Run: the master must see the agent go.
+	rv := getLease(t, leaseNS, name).ResourceVersion
+	time.Sleep(2500 * time.Millisecond) // over two renew intervals
+	if getLease(t, leaseNS, name).ResourceVersion != rv {
+		t.Error("the Lease is still renewed after Run returned")
+	}
+}
+
+// failGets answers the GETs of one path with 500 while armed.
+type failGets struct {
+	rt    http.RoundTripper
+	path  string
+	armed atomic.Bool
+	hits  atomic.Int32
+}
+
+func (f *failGets) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f.armed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, f.path) {
+		f.hits.Add(1)
+		return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 injected",
+			Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
+	}
+	return f.rt.RoundTrip(r)
+}
+
+// TestRecoveredTaskCountsDespiteFailedReads: a recovered task whose Task
+// cannot be read at first still holds its resources: a task bound beside
+// it that does not fit is refused.
+func TestRecoveredTaskCountsDespiteFailedReads(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("recread")
+	old := newTask(t, ns, "old", name, builders.Res("1500m", "32Mi"))
+	bind(t, old)
+	setStatus(t, old, func(s *agorav1.TaskStatus) {
+		s.State, s.Source = agorav1.TaskRunning, agorav1.SourceExecutor
+	})
+	ex := newFakeExec()
+	ex.recovered = []agent.RecoveredTask{{ID: string(old.UID), Name: ns + "/old", StartTime: time.Now()}}
+
+	fg := &failGets{path: "/namespaces/" + ns + "/tasks/old"}
+	fg.armed.Store(true)
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { fg.rt = rt; return fg }
+	c, err := agent.NewClients(cfg, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(3*time.Second, func() { fg.armed.Store(false) })
+	_, _ = startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:2;mem:2Gi"), Executor: ex, Clients: c})
+	if fg.hits.Load() == 0 {
+		t.Fatal("no read of the recovered task failed: the test injected nothing")
+	}
+	// Another master binds a second 1.5-cpu task: 3 cpus on a 2-cpu agent.
+	second := newTask(t, ns, "second", name, builders.Res("1500m", "32Mi"))
+	bind(t, second)
+	var got agorav1.Task
+	eventually(t, 10*time.Second, "a state for the second task", func() bool {
+		return env.Client.Get(context.Background(), keyOf(second), &got) == nil && got.Status.State != ""
+	})
+	if got.Status.State != agorav1.TaskFailed || got.Status.Reason != agorav1.ReasonInvalidOffers || ex.wasLaunched(string(second.UID)) {
+		t.Errorf("second task: %s %s, launched %v: admitted beside a running 1.5-cpu task on a 2-cpu agent (%d failed reads)",
+			got.Status.State, got.Status.Reason, ex.wasLaunched(string(second.UID)), fg.hits.Load())
+	}
+}
