@@ -38,6 +38,8 @@ type engine struct {
 
 	// parked tasks wait for their offer's create, settle or withdrawal.
 	parked map[string][]string
+	// unfit is set while the rebuild replays the API (see rebuildfit.go).
+	unfit *rebuildUnfit
 	// terminalTasks awaiting retention deletion.
 	terminalTasks map[string]*taskState
 

@@ -235,7 +235,10 @@ func (e *engine) adoptOffer(obj *agorav1.Offer) {
 	case a == nil || !a.inAlloc:
 		o.withdrawPhase, o.withdrawWhy, o.withdrawMsg = agorav1.OfferRescinded, RescindAgentRemoved, "the agent is not registered"
 	default:
-		if err := e.alloc.AddAllocation(o.fw, o.role, o.agent, res); err != nil {
+		if err := e.alloc.AddAllocation(o.fw, o.role, o.agent, res); err != nil && e.unfit != nil && obj.Spec.Answer == nil {
+			e.unfit.offers = append(e.unfit.offers, o) // fitted after the tasks (rebuildfit.go)
+			return
+		} else if err != nil {
 			// Over-committed (e.g. a deposed master's last offer): withdraw it.
 			e.log.Error(err, "offer does not fit its agent; rescinding it", "offer", o.key)
 			o.withdrawPhase, o.withdrawWhy, o.withdrawMsg = agorav1.OfferRescinded, RescindUnaccountable, "the agent's resources are already allocated"

@@ -34,6 +34,8 @@ func init() { rebuildPageSize.Store(500) }
 // keep all of it alive.
 func (e *engine) rebuild(ctx context.Context) error {
 	r := e.m.reader
+	e.unfit = &rebuildUnfit{}
+	defer func() { e.unfit = nil }()
 	n := map[string]int{}
 	steps := []struct {
 		what   string
@@ -81,6 +83,7 @@ func (e *engine) rebuild(ctx context.Context) error {
 		}
 		n[s.what] = count
 	}
+	e.fitUnfit()
 	e.log.Info("rebuilt state from the API", "agents", n["agents"], "frameworks", n["frameworks"],
 		"offers", n["offers"], "tasks", n["tasks"])
 	return nil

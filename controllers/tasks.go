@@ -113,25 +113,37 @@ func (e *engine) syncTask(t *taskState) {
 // accountTask books a bound live task the books did not hold: bound by an
 // earlier master, or found by the rebuild.
 func (e *engine) accountTask(t *taskState) {
+	if e.bookTask(t) {
+		return
+	}
+	if e.unfit != nil {
+		e.unfit.tasks = append(e.unfit.tasks, t) // fitted once the rebuild has replayed all (rebuildfit.go)
+		return
+	}
+	// It does not fit: the agent's admission keeps the node safe.
+	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
+}
+
+// bookTask books t on its offer, or beside it under one of its roles. It
+// reports false only when t does not fit.
+func (e *engine) bookTask(t *taskState) bool {
 	a := e.agents[t.agent]
 	if a == nil || !a.inAlloc {
-		return // booked when the agent registers (accountAgentTasks)
+		return true // booked when the agent registers (accountAgentTasks)
 	}
 	if e.chargeOffer(t) {
-		return
+		return true
 	}
 	f := e.ensureFramework(t.fw)
 	for _, role := range e.candidateRoles(t, f) {
 		if err := e.alloc.AddAllocation(t.fw, role, t.agent, t.res); err == nil {
 			t.role, t.accounted = role, true
-			return
+			return true
 		} else if role == "" {
 			break
 		}
 	}
-	// It does not fit: the agent's admission keeps the node safe; the
-	// books note it so the next rounds do not offer what it uses.
-	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
+	return false
 }
 
 // chargeOffer books a bound task on its offer while the offer still holds
