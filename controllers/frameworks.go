@@ -178,6 +178,14 @@ func (e *engine) removeFramework(f *fwState) {
 	e.maybeForgetFramework(f)
 }
 
+// forgetIfDeleted drops framework fw if it was deleted and its last offer
+// or task just left the books.
+func (e *engine) forgetIfDeleted(fw string) {
+	if f := e.frameworks[fw]; f != nil && f.deleted {
+		e.maybeForgetFramework(f)
+	}
+}
+
 // maybeForgetFramework drops a deleted framework once nothing of it is
 // booked any more.
 func (e *engine) maybeForgetFramework(f *fwState) {

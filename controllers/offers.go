@@ -286,6 +286,7 @@ func (e *engine) offerGone(o *offerState) {
 	o.stage = offerSettled
 	delete(e.offers, o.key)
 	e.unpark(o.key)
+	e.forgetIfDeleted(o.fw)
 }
 
 // recoverOffer returns what the offer still holds beyond its bound tasks,
@@ -416,6 +417,7 @@ func (e *engine) finishOffer(o *offerState, obj *agorav1.Offer) {
 	}
 	e.recoverOffer(o, max(refuse, 0))
 	e.unpark(o.key)
+	e.forgetIfDeleted(o.fw)
 }
 
 // launched counts the tasks bound on an offer.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	agorav1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -207,4 +208,37 @@ func TestEndedTaskFreedBeforeAnswer(t *testing.T) {
 		t.Errorf("a's offer left %d millicpus, want 2000 (4 cpus, 2 launched)", cpus)
 	}
 	h.checker.Sync()
+}
+
+// TestDeletedFrameworkForgottenWithItsOffers: a framework deleted while it
+// holds offers and has no task is forgotten once its offers are gone: its
+// role stops counting it.
+func TestDeletedFrameworkForgottenWithItsOffers(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	role := &agorav1.ResourceRole{ObjectMeta: metav1.ObjectMeta{Name: "forgotten-" + h.ns}, Spec: agorav1.ResourceRoleSpec{Namespaces: []string{h.ns}}}
+	if err := h.c.Create(h.ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	h.framework("f", func(f *agorav1.Framework) { f.Spec.Roles = []string{role.Name} })
+	h.master(masterOpts{name: "m"})
+	h.waitOffers("f", 1)
+	counted := func() int32 {
+		var cur agorav1.ResourceRole
+		if err := h.c.Get(h.ctx, client.ObjectKeyFromObject(role), &cur); err != nil {
+			t.Fatal(err)
+		}
+		return cur.Status.Frameworks
+	}
+	h.eventually("the role counting f", 30*time.Second, func() bool {
+		h.advance(time.Second)
+		return counted() == 1
+	})
+	if err := h.c.Delete(h.ctx, &agorav1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "f"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("f's offers deleted", 20*time.Second, func() bool { return len(h.offers("f")) == 0 })
+	h.eventually("the role no longer counting f", 30*time.Second, func() bool {
+		h.advance(time.Second)
+		return counted() == 0
+	})
 }

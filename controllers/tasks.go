@@ -105,9 +105,7 @@ func (e *engine) syncTask(t *taskState) {
 		e.maybeKill(t)
 	}
 	e.noteAssignment(t)
-	if f := e.frameworks[t.fw]; f != nil && f.deleted {
-		e.maybeForgetFramework(f)
-	}
+	e.forgetIfDeleted(t.fw)
 }
 
 // accountTask books a bound live task the books did not hold: bound by an
@@ -221,9 +219,7 @@ func (e *engine) forgetTask(t *taskState) {
 	delete(e.tasks, t.key)
 	delete(e.terminalTasks, t.key)
 	e.removeAgentTask(t)
-	if f := e.frameworks[t.fw]; f != nil && f.deleted {
-		e.maybeForgetFramework(f)
-	}
+	e.forgetIfDeleted(t.fw)
 }
 
 // writeMasterState writes state, reason and message on t's status as the
