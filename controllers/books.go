@@ -74,6 +74,8 @@ type taskState struct {
 	accounted     bool         // its resources are booked in the allocator as a task
 	state         agorav1.TaskState
 	finalising    bool      // a master-sourced state write in flight
+	nextState     func()    // the master-sourced state write asked for while one was in flight
+	stateFailures int       // master-sourced state writes failed in a row (stateretry.go)
 	terminalSeen  time.Time // when the master saw it end (retention)
 	killSent      bool
 	deleting      bool

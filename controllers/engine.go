@@ -38,6 +38,8 @@ type engine struct {
 
 	// parked tasks wait for their offer's create, settle or withdrawal.
 	parked map[string][]string
+	// stateRetries are failed master-sourced task state writes, by task key.
+	stateRetries map[string]*stateRetry
 	// unfit is set while the rebuild replays the API (see rebuildfit.go).
 	unfit *rebuildUnfit
 	// terminalTasks awaiting retention deletion.
@@ -75,6 +77,7 @@ func newEngine(ctx context.Context, m *Master) *engine {
 		absentSince:   map[string]time.Time{},
 		parked:        map[string][]string{},
 		terminalTasks: map[string]*taskState{},
+		stateRetries:  map[string]*stateRetry{},
 	}
 	e.started = e.clock.Now()
 	e.removal = newTokenBucket(m.opts.AgentRemovalRate, e.started)
@@ -327,6 +330,7 @@ func (e *engine) tick() {
 	e.judgeAbsentAgents(now)
 	e.judgeFrameworks(now)
 	e.expireOffers(now)
+	e.retryStateWrites(now)
 	e.collectOffers(now)
 	e.collectTasks(now)
 	e.dirty = true

@@ -246,3 +246,39 @@ func TestFailedStatusWriteIsRetried(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestFailedTaskStateWriteIsRetried: the master's TASK_LOST for a task
+// naming no offer is written although every try failed for a while (the
+// apiserver unavailable) and nothing about the task changes afterwards.
+func TestFailedTaskStateWriteIsRetried(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.framework("f", nil)
+	var failing atomic.Bool
+	var failed atomic.Int32
+	h.master(masterOpts{name: "m", wrap: func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if failing.Load() && r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/tasks/") && strings.HasSuffix(r.URL.Path, "/status") {
+				failed.Add(1)
+				return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 injected", Header: http.Header{},
+					Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
+			}
+			return rt.RoundTrip(r)
+		})
+	}})
+	o := h.waitOffers("f", 1)[0]
+	failing.Store(true)
+	missing := o.DeepCopy()
+	missing.Name = "no-such-offer"
+	h.create(h.task("t1", "f", missing, "1", "1Gi"))
+	// patchStatus tries 5 times; one more means a retry after it gave up.
+	h.eventually("the write to fail past its own tries", 30*time.Second, func() bool {
+		h.advance(time.Second)
+		return failed.Load() > 5
+	})
+	failing.Store(false)
+	h.eventually("t1 ended TASK_LOST", 60*time.Second, func() bool {
+		h.advance(time.Second)
+		st := h.getTask("t1").Status
+		return st.State == agorav1.TaskLost && st.Reason == agorav1.ReasonInvalidOffers
+	})
+}

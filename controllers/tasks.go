@@ -223,14 +223,18 @@ func (e *engine) forgetTask(t *taskState) {
 }
 
 // writeMasterState writes state, reason and message on t's status as the
-// master's, one such write per task at a time (t.finalising). check runs
-// off the engine loop on the stored status: it says whether that may take
-// the state and sets what goes with it. done gets the outcome, unless the
-// task has been forgotten or recreated (another UID) meanwhile.
+// master's, one such write per task at a time (t.finalising): one asked
+// for meanwhile follows it (the latest such). A write that fails is
+// tried again by the tick (stateretry.go). check runs off the engine loop
+// on the stored status: it says whether that may take the state and sets
+// what goes with it. done gets the outcome, unless the task has been
+// forgotten or recreated (another UID) meanwhile.
 func (e *engine) writeMasterState(t *taskState, state agorav1.TaskState, reason, message string,
 	check func(x *agorav1.Task, now *metav1.Time) bool,
 	done func(e *engine, t *taskState, obj *agorav1.Task, out writeOutcome)) {
+	write := func() { e.writeMasterState(t, state, reason, message, check, done) }
 	if t.finalising {
+		t.nextState = write
 		return
 	}
 	t.finalising = true
@@ -249,7 +253,12 @@ func (e *engine) writeMasterState(t *taskState, state agorav1.TaskState, reason,
 			return
 		}
 		t.finalising = false
+		e.stateWritten(t, out, write)
 		done(e, t, obj, out)
+		if next := t.nextState; next != nil && !t.finalising {
+			t.nextState = nil
+			next()
+		}
 	}))
 }
 
