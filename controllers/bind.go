@@ -63,12 +63,36 @@ func (e *engine) judgeTask(t *taskState, o *offerState, settling bool) {
 	case t.agent != o.agent:
 		e.finaliseTask(t, agorav1.TaskError, agorav1.ReasonTaskInvalid,
 			fmt.Sprintf("spec.agentName %q differs from offer %q's agent %q", t.agent, o.name, o.agent))
+	case e.agentLeft(t, o):
 	case !o.remaining.Contains(t.res):
 		e.finaliseTask(t, agorav1.TaskError, agorav1.ReasonTaskInvalid,
 			fmt.Sprintf("needs %s but offer %q has only %s left", t.res, o.name, o.remaining))
 	default:
 		e.bindTask(t, o)
 	}
+}
+
+// agentLeft drops t if the agent of its offer was removed or is
+// unreachable: an answer that beat the offer's rescind still names it. As
+// in Mesos, the task failed to launch for a passing cause and may be
+// launched again elsewhere: TASK_DROPPED, or TASK_LOST for a framework
+// that is not partition-aware, never TASK_ERROR.
+func (e *engine) agentLeft(t *taskState, o *offerState) bool {
+	reason, why := "", ""
+	switch a := e.agents[o.agent]; {
+	case a == nil || !a.inAlloc:
+		reason, why = agorav1.ReasonAgentRemoved, "was removed"
+	case !a.reachable:
+		reason, why = agorav1.ReasonAgentUnreachable, "is unreachable"
+	default:
+		return false
+	}
+	state := agorav1.TaskLost
+	if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
+		state = agorav1.TaskDropped
+	}
+	e.finaliseTask(t, state, reason, fmt.Sprintf("offer %q's agent %q %s", o.name, o.agent, why))
+	return true
 }
 
 func (e *engine) invalidOffer(t *taskState, message string) {
