@@ -26,6 +26,11 @@ func (e *engine) evaluateTask(t *taskState) {
 		e.invalidOffer(t, fmt.Sprintf("offer %q has UID %s, not %s: the task names an older offer of the same name", o.name, o.uid, t.offerUID))
 		return
 	}
+	if o.unfit {
+		// Set aside by the rebuild: judged once it is fitted (rebuildfit.go).
+		e.parked[o.key] = append(e.parked[o.key], t.key)
+		return
+	}
 	switch o.stage {
 	case offerCreating, offerSettling, offerWithdrawing:
 		e.parked[o.key] = append(e.parked[o.key], t.key)

@@ -47,6 +47,7 @@ type offerState struct {
 	accepted      *agorav1.OfferStatus // the settle of an accepted offer, while its delete is in flight
 	seenTasks     map[string]string    // Tasks seen naming it: name -> the offer UID they name
 	awaitSince    time.Time            // waiting (wall clock) for the Tasks its answer counts
+	unfit         bool                 // set aside by the rebuild until it is fitted (rebuildfit.go)
 }
 
 // unanswered: the offer counts against its framework's offer cap.

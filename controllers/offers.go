@@ -236,6 +236,7 @@ func (e *engine) adoptOffer(obj *agorav1.Offer) {
 		o.withdrawPhase, o.withdrawWhy, o.withdrawMsg = agorav1.OfferRescinded, RescindAgentRemoved, "the agent is not registered"
 	default:
 		if err := e.alloc.AddAllocation(o.fw, o.role, o.agent, res); err != nil && e.unfit != nil && obj.Spec.Answer == nil {
+			o.unfit = true
 			e.unfit.offers = append(e.unfit.offers, o) // fitted after the tasks (rebuildfit.go)
 			return
 		} else if err != nil {

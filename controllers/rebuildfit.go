@@ -64,6 +64,8 @@ func (e *engine) fitOffer(o *offerState) {
 	if e.offers[o.key] != o || o.stage != offerOutstanding || o.obj.Spec.Answer != nil {
 		return
 	}
+	o.unfit = false
+	defer e.unpark(o.key) // the unbound tasks naming it, judged now
 	rest := o.res
 	for name, uid := range o.seenTasks {
 		t := e.tasks[key(o.ns, name)]

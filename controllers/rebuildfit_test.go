@@ -69,8 +69,11 @@ func TestRebuildFitsTasksBesideLentOffers(t *testing.T) {
 }
 
 // TestRebuildKeepsOffersBesideLentOffers: the same, with the cpus offered
-// again still unanswered: the new leader keeps both offers outstanding,
-// rescinding neither as unaccountable.
+// again still unanswered, and a task launched on each offer while no
+// master runs: the new leader keeps both offers, rescinding neither as
+// unaccountable, and binds both tasks (whichever offer its replay had to
+// set aside, the task on it waits for it, and is not judged against
+// nothing left).
 func TestRebuildKeepsOffersBesideLentOffers(t *testing.T) {
 	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
 	h.framework("f", nil)
@@ -78,6 +81,8 @@ func TestRebuildKeepsOffersBesideLentOffers(t *testing.T) {
 	first, again := lentAndOfferedAgain(t, h)
 
 	m1.stop()
+	h.create(h.task("on-first", "f", &first, "", "1Gi")) // within what the first offer has left
+	h.create(h.task("on-again", "f", &again, "4", "1Gi"))
 	h.master(masterOpts{name: "m2"})
 	for range takeoverSteps {
 		takeoverStep(h)
@@ -89,10 +94,12 @@ func TestRebuildKeepsOffersBesideLentOffers(t *testing.T) {
 	if len(names) != 2 || !(names[0] == first.Name || names[1] == first.Name) || !(names[0] == again.Name || names[1] == again.Name) {
 		t.Fatalf("outstanding offers after the takeover: %v, want %s and %s", names, first.Name, again.Name)
 	}
-	// The answer to the first offer settles it with its task counted, and
-	// gives back nothing: it lent all of it.
-	if err := h.answer(&first, agorav1.OfferAccept, 1); err != nil {
-		t.Fatal(err)
+	h.waitTask("on-first", stateIs(agorav1.TaskRunning))
+	h.waitTask("on-again", stateIs(agorav1.TaskRunning))
+	for _, o := range []*agorav1.Offer{&first, &again} {
+		if err := h.answer(o, agorav1.OfferAccept, 1); err != nil {
+			t.Fatal(err)
+		}
+		h.waitAccepted(o.Name)
 	}
-	h.waitAccepted(first.Name)
 }
