@@ -255,7 +255,7 @@ func (e *engine) writeMasterState(t *taskState, state agorav1.TaskState, reason,
 		t.finalising = false
 		e.stateWritten(t, out, write)
 		done(e, t, obj, out)
-		if next := t.nextState; next != nil && !t.finalising {
+		if next := t.nextState; next != nil && !t.finalising && e.tasks[tk] == t {
 			t.nextState = nil
 			next()
 		}
