@@ -29,6 +29,18 @@ func (a *Agent) admitLocked(obj *agorav1.Task) *task {
 			"the agent restarted and the task's process is gone")
 		a.tasks[t.uid] = t
 		return t
+	case agorav1.TaskUnreachable:
+		// The master gave the task up while the agent was away (only a
+		// partition-aware framework's task is UNREACHABLE), and the
+		// executor knows no such task: it never launched here, or its
+		// process did not survive. A Mesos agent answers the master's
+		// reconciliation for such a task with TASK_DROPPED; launching it
+		// now could run it beside the replacement the framework may have
+		// launched. Ending it also releases what the master books for it.
+		t.final = agentFailure(agorav1.TaskDropped, agorav1.ReasonReconciliation,
+			"the agent is reachable again and does not know the task: it was never launched here, or its process did not survive")
+		a.tasks[t.uid] = t
+		return t
 	default:
 		return nil
 	}

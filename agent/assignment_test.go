@@ -145,3 +145,28 @@ func TestListedUnknownIgnored(t *testing.T) {
 		t.Errorf("%d tasks run, want 1", n)
 	}
 }
+
+// TestUnreachableUnknownTaskDropped: a bound task the master marked
+// TASK_UNREACHABLE while its agent was away, and which the agent never
+// launched, is not launched when the agent comes back: the agent reports
+// TASK_DROPPED, REASON_RECONCILIATION (as a Mesos agent answers the
+// master's reconciliation), which ends it and frees what it was booked for.
+func TestUnreachableUnknownTaskDropped(t *testing.T) {
+	leaseNS := env.Namespace(t, "agora-system")
+	ns := env.Namespace(t, "fw")
+	name := agentName("unreach")
+	task := newTask(t, ns, "never-launched", name, builders.Res("100m", "32Mi"), annotate(sim.AnnotationDuration, "1h"))
+	bind(t, task)
+	setStatus(t, task, func(st *agorav1.TaskStatus) {
+		st.State, st.Source, st.Reason = agorav1.TaskUnreachable, agorav1.SourceMaster, agorav1.ReasonAgentUnreachable
+	})
+	setEntry(t, task, func(e *agorav1.AssignedTask) { e.Lost = true })
+	_, ex, _ := simAgent(t, name, leaseNS, "cpus:2;mem:2Gi")
+	got := waitState(t, task, agorav1.TaskDropped, 10*time.Second)
+	if got.Status.Reason != agorav1.ReasonReconciliation || got.Status.Source != agorav1.SourceAgent {
+		t.Errorf("status = %+v, want TASK_DROPPED from the agent with REASON_RECONCILIATION", got.Status)
+	}
+	if n := ex.Running(); n != 0 {
+		t.Errorf("%d tasks run: the agent launched a task its framework was told is unreachable", n)
+	}
+}
