@@ -247,11 +247,23 @@ func (e *engine) adoptOffer(obj *agorav1.Offer) {
 			o.remaining = res
 		}
 	}
-	if o.withdrawPhase != "" && obj.Spec.Answer == nil {
-		e.withdraw(o, o.withdrawPhase, o.withdrawWhy, o.withdrawMsg)
-	} else if obj.Spec.Answer != nil {
+	switch {
+	case obj.Spec.Answer != nil:
 		e.startSettle(o)
+	case o.withdrawPhase != "":
+		e.withdraw(o, o.withdrawPhase, o.withdrawWhy, o.withdrawMsg)
+	case !now.Before(o.expiresAt):
+		// It expired while no master ran: expired now, before the tasks'
+		// replay can bind one naming it (what it holds stays booked until
+		// the withdrawal lands, as with the tick's).
+		e.expire(o)
 	}
+}
+
+// expire withdraws an unanswered offer past its expiresAt.
+func (e *engine) expire(o *offerState) {
+	e.withdraw(o, agorav1.OfferExpired, ExpireOfferTimeout,
+		fmt.Sprintf("not answered within the offer timeout (%s)", e.opts.OfferTimeout))
 }
 
 // reinstallFilter rebuilds the decline filter a settled offer stands for.
@@ -446,8 +458,7 @@ func (e *engine) expireOffers(now time.Time) {
 		case o.withdrawPhase != "":
 			e.withdraw(o, o.withdrawPhase, o.withdrawWhy, o.withdrawMsg)
 		case !now.Before(o.expiresAt):
-			e.withdraw(o, agorav1.OfferExpired, ExpireOfferTimeout,
-				fmt.Sprintf("not answered within the offer timeout (%s)", e.opts.OfferTimeout))
+			e.expire(o)
 		}
 	}
 }

@@ -88,4 +88,7 @@ func (e *engine) fitOffer(o *offerState) {
 		return
 	}
 	o.remaining = rest
+	if !e.clock.Now().Before(o.expiresAt) {
+		e.expire(o) // as adoptOffer does
+	}
 }

@@ -103,3 +103,19 @@ func TestRebuildKeepsOffersBesideLentOffers(t *testing.T) {
 		h.waitAccepted(o.Name)
 	}
 }
+
+// TestRebuildExpiresOffersThatExpiredMeanwhile: an offer that expired
+// while no master ran is expired by the new leader before it judges the
+// tasks naming it: a task created on it after its expiry ends TASK_LOST,
+// REASON_INVALID_OFFERS, instead of being bound until the first tick.
+func TestRebuildExpiresOffersThatExpiredMeanwhile(t *testing.T) {
+	h := newHarness(t, 1, "cpus:4;mem:8Gi;disk:10Gi")
+	h.framework("f", nil)
+	m1 := h.master(masterOpts{name: "m1"})
+	o := h.waitOffers("f", 1)[0]
+	m1.stop()
+	h.advance(61 * time.Second) // past the default offer timeout
+	h.create(h.task("late", "f", &o, "1", "1Gi"))
+	h.master(masterOpts{name: "m2"})
+	h.expectTask("late", agorav1.TaskLost, agorav1.ReasonInvalidOffers)
+}
