@@ -92,20 +92,23 @@ func (e *engine) agentLeft(t *taskState, o *offerState) bool {
 	default:
 		return false
 	}
-	state := agorav1.TaskLost
-	if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
-		state = agorav1.TaskDropped
-	}
-	e.finaliseTask(t, state, reason, fmt.Sprintf("offer %q's agent %q %s", o.name, o.agent, why))
+	e.dropTask(t, reason, fmt.Sprintf("offer %q's agent %q %s", o.name, o.agent, why))
 	return true
 }
 
 func (e *engine) invalidOffer(t *taskState, message string) {
+	e.dropTask(t, agorav1.ReasonInvalidOffers, message)
+}
+
+// dropTask ends an unbound task that failed to launch for a cause outside
+// it: TASK_DROPPED, or TASK_LOST for a framework that is not
+// partition-aware.
+func (e *engine) dropTask(t *taskState, reason, message string) {
 	state := agorav1.TaskLost
 	if f := e.frameworks[t.fw]; f != nil && f.partitionAware {
 		state = agorav1.TaskDropped
 	}
-	e.finaliseTask(t, state, agorav1.ReasonInvalidOffers, message)
+	e.finaliseTask(t, state, reason, message)
 }
 
 // bindTask books the task on its offer and lists it in its agent's
