@@ -235,16 +235,17 @@ func (e *engine) adoptOffer(obj *agorav1.Offer) {
 	case a == nil || !a.inAlloc:
 		o.withdrawPhase, o.withdrawWhy, o.withdrawMsg = agorav1.OfferRescinded, RescindAgentRemoved, "the agent is not registered"
 	default:
-		if err := e.alloc.AddAllocation(o.fw, o.role, o.agent, res); err != nil && e.unfit != nil && obj.Spec.Answer == nil {
+		switch err := e.alloc.AddAllocation(o.fw, o.role, o.agent, res); {
+		case err == nil:
+			o.remaining = res
+		case e.unfit != nil && obj.Spec.Answer == nil:
 			o.unfit = true
 			e.unfit.offers = append(e.unfit.offers, o) // fitted after the tasks (rebuildfit.go)
 			return
-		} else if err != nil {
+		default:
 			// Over-committed (e.g. a deposed master's last offer): withdraw it.
 			e.log.Error(err, "offer does not fit its agent; rescinding it", "offer", o.key)
 			o.withdrawPhase, o.withdrawWhy, o.withdrawMsg = agorav1.OfferRescinded, RescindUnaccountable, "the agent's resources are already allocated"
-		} else {
-			o.remaining = res
 		}
 	}
 	switch {

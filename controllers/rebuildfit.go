@@ -55,7 +55,7 @@ func (e *engine) makeRoomFor(t *taskState) {
 			return
 		}
 	}
-	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
+	e.logUnbooked(t)
 }
 
 // fitOffer books a set-aside offer at what the tasks bound on it, running

@@ -118,7 +118,12 @@ func (e *engine) accountTask(t *taskState) {
 		e.unfit.tasks = append(e.unfit.tasks, t) // fitted once the rebuild has replayed all (rebuildfit.go)
 		return
 	}
-	// It does not fit: the agent's admission keeps the node safe.
+	e.logUnbooked(t)
+}
+
+// logUnbooked reports a bound live task that does not fit the books: the
+// agent's admission keeps the node safe.
+func (e *engine) logUnbooked(t *taskState) {
 	e.log.Error(nil, "a bound task does not fit the allocator's books", "task", t.key, "agent", t.agent, "resources", t.res.String())
 }
 
