@@ -54,23 +54,6 @@ func TestRunReturnsRecoverError(t *testing.T) {
 	}
 }
 
-// failGets answers the GETs of one path with 500 while armed.
-type failGets struct {
-	rt    http.RoundTripper
-	path  string
-	armed atomic.Bool
-	hits  atomic.Int32
-}
-
-func (f *failGets) RoundTrip(r *http.Request) (*http.Response, error) {
-	if f.armed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, f.path) {
-		f.hits.Add(1)
-		return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 injected",
-			Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
-	}
-	return f.rt.RoundTrip(r)
-}
-
 // TestRecoveredTaskCountsDespiteFailedReads: a recovered task whose Task
 // cannot be read at first still holds its resources: a task bound beside
 // it that does not fit is refused.
@@ -86,17 +69,29 @@ func TestRecoveredTaskCountsDespiteFailedReads(t *testing.T) {
 	ex := newFakeExec()
 	ex.recovered = []agent.RecoveredTask{{ID: string(old.UID), Name: ns + "/old", StartTime: time.Now()}}
 
-	fg := &failGets{path: "/namespaces/" + ns + "/tasks/old"}
-	fg.armed.Store(true)
+	// The GETs of the recovered task's Task fail with 500 for 3 s.
+	var armed atomic.Bool
+	var hits atomic.Int32
+	armed.Store(true)
+	path := "/namespaces/" + ns + "/tasks/old"
 	cfg := rest.CopyConfig(env.Config)
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { fg.rt = rt; return fg }
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if armed.Load() && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, path) {
+				hits.Add(1)
+				return &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 injected",
+					Body: io.NopCloser(strings.NewReader("")), Header: http.Header{}, Request: r}, nil
+			}
+			return rt.RoundTrip(r)
+		})
+	}
 	c, err := agent.NewClients(cfg, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(3*time.Second, func() { fg.armed.Store(false) })
+	time.AfterFunc(3*time.Second, func() { armed.Store(false) })
 	_, _ = startAgent(t, agent.Config{Name: name, Namespace: leaseNS, Total: mustParse("cpus:2;mem:2Gi"), Executor: ex, Clients: c})
-	if fg.hits.Load() == 0 {
+	if hits.Load() == 0 {
 		t.Fatal("no read of the recovered task failed: the test injected nothing")
 	}
 	// Another master binds a second 1.5-cpu task: 3 cpus on a 2-cpu agent.
@@ -108,6 +103,6 @@ func TestRecoveredTaskCountsDespiteFailedReads(t *testing.T) {
 	})
 	if got.Status.State != agorav1.TaskFailed || got.Status.Reason != agorav1.ReasonInvalidOffers || ex.wasLaunched(string(second.UID)) {
 		t.Errorf("second task: %s %s, launched %v: admitted beside a running 1.5-cpu task on a 2-cpu agent (%d failed reads)",
-			got.Status.State, got.Status.Reason, ex.wasLaunched(string(second.UID)), fg.hits.Load())
+			got.Status.State, got.Status.Reason, ex.wasLaunched(string(second.UID)), hits.Load())
 	}
 }
